@@ -1,0 +1,5 @@
+"""`python -m backprop` runs the command line."""
+
+from backprop.cli.main import main
+
+main()

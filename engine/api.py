@@ -1,0 +1,161 @@
+"""`evaluate(source, at) -> Result`: the Python API that the CLI renders."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from backprop.engine.build import build_graph
+from backprop.engine.errors import InputError
+from backprop.engine.gates import GATES, Gate
+from backprop.engine.graph import Graph
+from backprop.engine.passes import backward, depends_on_inputs, forward, live_nodes
+from backprop.parser import Span, parse
+
+LISTED_INPUTS = 10
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """One node as reported: what it computes, its value and gradient, the check's word."""
+
+    id: int
+    op: str
+    text: str
+    span: Span
+    inputs: tuple[int, ...]
+    value: float
+    grad: float | None  # None: the node depends on no input
+    notes: tuple[str, ...] = ()
+    sympy_grad: float | None = None
+    verdict: str | None = None  # None where unchecked by choice or no gradient
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Check:
+    """The cross-check's summary: method, status, scope and a one-line message."""
+
+    method: str  # "sympy" or "none"
+    status: str  # "ok", "mismatch", "partial", "not checked", "skipped"
+    scope: str  # "all nodes", "inputs", "none"
+    message: str
+
+
+@dataclass(frozen=True)
+class Result:
+    """Everything a renderer needs; renderers arrange it and never compute."""
+
+    source: str
+    at: dict[str, float]
+    value: float
+    output: int
+    gradients: dict[str, float | None]
+    nodes: tuple[NodeResult, ...]
+    check: Check
+
+    @property
+    def exit_code(self) -> int:
+        """0, or 1 when the cross-check disagrees."""
+        return 1 if self.check.status == "mismatch" else 0
+
+
+def list_inputs(names: list[str]) -> str:
+    """The first ten input names and how many more."""
+    if not names:
+        return "the program has no inputs"
+    shown = ", ".join(names[:LISTED_INPUTS])
+    more = len(names) - LISTED_INPUTS
+    return f"inputs are: {shown}" + (f" (and {more} more)" if more > 0 else "")
+
+
+def resolve_point(graph: Graph, at: Mapping[str, float]) -> dict[str, float]:
+    """`at` restricted to the graph's inputs; a missing or unknown name is an InputError."""
+    names = list(graph.inputs)
+    unknown = [name for name in at if name not in graph.inputs]
+    if unknown:
+        which = ", ".join(unknown)
+        verb = "is not an input" if len(unknown) == 1 else "are not inputs"
+        raise InputError(f"{which} {verb}; {list_inputs(names)}")
+    missing = [name for name in names if name not in at]
+    if missing:
+        raise InputError(f"missing a value for {', '.join(missing[:LISTED_INPUTS])}"
+                         f"{' and more' if len(missing) > LISTED_INPUTS else ''} "
+                         f"(give it with --at NAME=VALUE); {list_inputs(names)}")
+    for name, value in at.items():
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InputError(f"the value of {name} must be a finite number, got {value!r}")
+    return {name: float(at[name]) for name in names}
+
+
+def _notes(graph: Graph, values: list[float], grads: list[float | None],
+           gates: Mapping[str, Gate]) -> tuple[list[list[str]], list[bool]]:
+    """Per-node notes, and which nodes' gradients pass a non-differentiable point."""
+    nodes = graph.nodes
+    depends = depends_on_inputs(graph)
+    live = live_nodes(graph, depends)
+    notes: list[list[str]] = [[] for _ in nodes]
+    kinked = [False] * len(nodes)
+    for i in range(len(nodes) - 1, -1, -1):
+        node = nodes[i]
+        if depends[i] and not live[i]:
+            notes[i].append("does not affect the output: gradient 0")
+        grad = grads[i]
+        if grad is not None and not math.isfinite(grad):
+            kind = "nan" if math.isnan(grad) else ("+inf" if grad > 0 else "-inf")
+            notes[i].append(f"gradient is {kind}")
+        if not live[i]:
+            continue
+        gate = gates[node.op]
+        note = gate.kink(*[values[j] for j in node.inputs], values[i]) if gate.kink else None
+        if note:
+            notes[i].append(note)
+        if note or kinked[i]:
+            # The gradient of each input flows through this non-differentiable point.
+            for j in node.inputs:
+                kinked[j] = True
+    return notes, kinked
+
+
+def evaluate(
+    source: str,
+    at: Mapping[str, float] | None = None,
+    *,
+    check: bool = True,
+    check_seconds: float | None = None,
+    gates: Mapping[str, Gate] = GATES,
+) -> Result:
+    """Parse, build, run forward and backward, cross-check with SymPy, and report.
+
+    Raises a BackpropError (ParseError, InputError, DomainError,
+    NumericError) for bad input; a check disagreement is `result.check`.
+    """
+    graph = build_graph(parse(source))
+    point = resolve_point(graph, at or {})
+    values = forward(graph, point, gates)
+    grads = backward(graph, values, gates)
+    notes, kinked = _notes(graph, values, grads, gates)
+
+    checks: list = [None] * len(graph.nodes)
+    if check:
+        from backprop.engine.check import DEFAULT_SECONDS, cross_check
+
+        seconds = DEFAULT_SECONDS if check_seconds is None else check_seconds
+        outcome = cross_check(graph, values, grads, kinked, seconds, gates)
+        checks = list(outcome.nodes)
+        summary = Check("sympy", outcome.status, outcome.scope, outcome.message)
+    else:
+        summary = Check("none", "skipped", "none", "cross-check skipped (--no-check)")
+
+    results = []
+    for node in graph.nodes:
+        c = checks[node.id]
+        results.append(NodeResult(
+            node.id, node.op, graph.text(node) if node.op != "var" else node.label,
+            node.span, node.inputs, values[node.id], grads[node.id], tuple(notes[node.id]),
+            c.sympy_grad if c else None, c.verdict if c else None, c.reason if c else "",
+        ))
+    gradients = {name: grads[i] for name, i in graph.inputs.items()}
+    return Result(source, point, values[graph.output], graph.output, gradients,
+                  tuple(results), summary)

@@ -1,0 +1,216 @@
+"""The gate table: each gate's forward value and local derivatives, side by side.
+
+Vocabulary (as in PyTorch's derivatives.yaml header):
+  a, b   the gate's inputs (for max/min, `args` is all of them);
+  out    the gate's forward value;
+  local  the partial derivative of `out` with respect to one input, d out / d a.
+
+`forward` takes the inputs and returns `out`. `local` takes the inputs and
+then `out`, `local(a, b, out)`, and returns one local derivative per input,
+as a tuple; `kink` takes the same arguments. Both work on
+Python floats through `math` (PITFALLS: numpy's exp differs by an ulp), and a
+local derivative never raises: where it is infinite or undefined it returns
+inf or nan, and the passes report that as a note.
+
+`sympy` builds the same gate from SymPy expressions (the cross-check's
+second opinion); `kink` says, for the inputs at hand, whether the gate is at a
+point where it is not differentiable, and which convention (PyTorch's) the
+local derivative used. Forward failures (math domain errors, division by
+zero, overflow) surface as Python exceptions that the forward pass turns into
+a DomainError naming the gate; `domain` says what the gate needs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+INF = math.inf
+NAN = math.nan
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One row of the table."""
+
+    name: str
+    arity: int  # 0 for leaves, -1 for two or more
+    forward: Callable[..., float]
+    local: Callable[..., tuple[float, ...]]
+    sympy: Callable[..., Any]
+    label: str  # how the seed names the gate: "add", "multiply", "1/x", ...
+    domain: str = ""  # what the gate needs, for the error message
+    kink: Callable[..., str | None] | None = None
+
+
+def _leaf(*_: float) -> tuple[float, ...]:
+    raise TypeError("leaves have no local derivative")
+
+
+def _not_implemented(*_: Any) -> Any:
+    raise NotImplementedError("this gate has no rule here")
+
+
+def _recip(x: float) -> float:
+    """1/x with IEEE results instead of ZeroDivisionError (for local derivatives)."""
+    try:
+        return 1.0 / x
+    except ZeroDivisionError:
+        return math.copysign(INF, x)
+
+
+# --- forwards that need more than a line ------------------------------------
+
+
+def _sigmoid(a: float) -> float:
+    # Stable for large |a|: never exp of a large positive number.
+    if a >= 0:
+        return 1.0 / (1.0 + math.exp(-a))
+    z = math.exp(a)
+    return z / (1.0 + z)
+
+
+def _softplus(a: float) -> float:
+    # log(1 + e^a) = max(a, 0) + log1p(e^-|a|): no overflow for large a.
+    return max(a, 0.0) + math.log1p(math.exp(-abs(a)))
+
+
+def _relu(a: float) -> float:
+    return a if a > 0 else 0.0
+
+
+def _div(a: float, b: float) -> float:
+    return a / b
+
+
+# --- local derivatives that need more than a line ----------------------------
+
+
+def _pow_local(a: float, b: float, out: float) -> tuple[float, float]:
+    # PyTorch's pow_backward: d/da = 0 where b == 0; d/db = 0 where a == 0 and b >= 0.
+    if b == 0:
+        da = 0.0
+    else:
+        try:
+            da = b * math.pow(a, b - 1)
+        except ZeroDivisionError:
+            da = math.copysign(INF, b)
+        except ValueError:  # 0 to a negative power: the slope is infinite
+            da = INF if b > 0 else NAN
+        except OverflowError:
+            da = INF
+    if a == 0 and b >= 0:
+        db = 0.0
+    elif a < 0:
+        db = NAN  # the log of a negative base is not real (PyTorch gives nan too)
+    else:
+        db = out * math.log(a)
+    return da, db
+
+
+def _asin_local(a: float, out: float) -> tuple[float]:
+    return (_recip(math.sqrt(1.0 - a * a)),)
+
+
+def _acos_local(a: float, out: float) -> tuple[float]:
+    return (-_recip(math.sqrt(1.0 - a * a)),)
+
+
+def _cosh_safe(a: float) -> float:
+    try:
+        return math.cosh(a)
+    except OverflowError:
+        return INF
+
+
+def _sinh_safe(a: float) -> float:
+    try:
+        return math.sinh(a)
+    except OverflowError:
+        return math.copysign(INF, a)
+
+
+def _abs_local(a: float, out: float) -> tuple[float]:
+    # PyTorch: abs'(0) = sgn(0) = 0.
+    return (1.0 if a > 0 else -1.0 if a < 0 else 0.0,)
+
+
+def _extreme_local(*args_out: float) -> tuple[float, ...]:
+    # PyTorch's amax/amin backward: ties share the gradient evenly (1/k each).
+    *args, out = args_out
+    winners = [1.0 if x == out else 0.0 for x in args]
+    share = 1.0 / sum(winners)
+    return tuple(w * share for w in winners)
+
+
+def _tie(*args_out: float) -> str | None:
+    *args, out = args_out
+    k = sum(1 for x in args if x == out)
+    if k < 2:
+        return None
+    return f"tie between {k} arguments: each gets 1/{k} of the gradient (PyTorch's rule)"
+
+
+def _at_zero(name: str, rule: str) -> Callable[[float, float], str | None]:
+    def kink(a: float, out: float) -> str | None:
+        return f"{name} is not differentiable at 0: {rule} (PyTorch's rule)" if a == 0 else None
+
+    return kink
+
+
+def _max_sympy(sp: Any, *args: Any) -> Any:
+    return sp.Max(*args)
+
+
+def _min_sympy(sp: Any, *args: Any) -> Any:
+    return sp.Min(*args)
+
+
+# --- the table ----------------------------------------------------------------
+
+_ROWS = [
+    Gate("var", 0, _not_implemented, _leaf, _not_implemented, "input"),
+    Gate("const", 0, _not_implemented, _leaf, _not_implemented, "constant"),
+    # name   arity forward                      local                                        sympy
+    Gate("add", 2, lambda a, b: a + b, lambda a, b, out: (1.0, 1.0), lambda sp, a, b: a + b, "add"),
+    Gate("sub", 2, lambda a, b: a - b, lambda a, b, out: (1.0, -1.0), lambda sp, a, b: a - b, "subtract"),
+    Gate("mul", 2, lambda a, b: a * b, lambda a, b, out: (b, a), lambda sp, a, b: a * b, "multiply"),
+    Gate("div", 2, _div, lambda a, b, out: (_recip(b), -out * _recip(b)), lambda sp, a, b: a / b,
+         "divide", "a non-zero divisor"),
+    Gate("neg", 1, lambda a: -a, lambda a, out: (-1.0,), lambda sp, a: -a, "*-1"),
+    Gate("pos", 1, lambda a: +a, lambda a, out: (1.0,), lambda sp, a: a, "*+1"),
+    Gate("pow", 2, math.pow, _pow_local, lambda sp, a, b: a**b, "power",
+         "a positive base, or an integer exponent (and no 0 to a negative power)"),
+    Gate("exp", 1, math.exp, lambda a, out: (out,), lambda sp, a: sp.exp(a), "exp"),
+    Gate("log", 1, math.log, lambda a, out: (_recip(a),), lambda sp, a: sp.log(a), "log",
+         "a positive argument"),
+    Gate("sqrt", 1, math.sqrt, lambda a, out: (_recip(2.0 * out),), lambda sp, a: sp.sqrt(a),
+         "sqrt", "a non-negative argument"),
+    Gate("sin", 1, math.sin, lambda a, out: (math.cos(a),), lambda sp, a: sp.sin(a), "sin"),
+    Gate("cos", 1, math.cos, lambda a, out: (-math.sin(a),), lambda sp, a: sp.cos(a), "cos"),
+    Gate("tan", 1, math.tan, lambda a, out: (1.0 + out * out,), lambda sp, a: sp.tan(a), "tan"),
+    Gate("asin", 1, math.asin, _asin_local, lambda sp, a: sp.asin(a), "asin",
+         "an argument between -1 and 1"),
+    Gate("acos", 1, math.acos, _acos_local, lambda sp, a: sp.acos(a), "acos",
+         "an argument between -1 and 1"),
+    Gate("atan", 1, math.atan, lambda a, out: (1.0 / (1.0 + a * a),), lambda sp, a: sp.atan(a),
+         "atan"),
+    Gate("sinh", 1, math.sinh, lambda a, out: (_cosh_safe(a),), lambda sp, a: sp.sinh(a), "sinh"),
+    Gate("cosh", 1, math.cosh, lambda a, out: (_sinh_safe(a),), lambda sp, a: sp.cosh(a), "cosh"),
+    Gate("tanh", 1, math.tanh, lambda a, out: (1.0 - out * out,), lambda sp, a: sp.tanh(a), "tanh"),
+    Gate("sigmoid", 1, _sigmoid, lambda a, out: (out * (1.0 - out),),
+         lambda sp, a: 1 / (1 + sp.exp(-a)), "sigmoid"),
+    Gate("softplus", 1, _softplus, lambda a, out: (_sigmoid(a),),
+         lambda sp, a: sp.log(1 + sp.exp(a)), "softplus"),
+    Gate("relu", 1, _relu, lambda a, out: (1.0 if a > 0 else 0.0,),
+         lambda sp, a: sp.Max(a, 0), "relu", kink=_at_zero("relu", "the local derivative is 0")),
+    Gate("abs", 1, math.fabs, _abs_local, lambda sp, a: sp.Abs(a), "abs",
+         kink=_at_zero("abs", "the local derivative is 0")),
+    Gate("max", -1, max, _extreme_local, _max_sympy, "max", kink=_tie),
+    Gate("min", -1, min, _extreme_local, _min_sympy, "min", kink=_tie),
+]  # fmt: skip
+
+GATES: dict[str, Gate] = {gate.name: gate for gate in _ROWS}
+

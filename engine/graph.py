@@ -1,0 +1,59 @@
+"""The computational graph: a flat list of nodes in evaluation order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backprop.parser.errors import Span
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One gate as written, or one input, or one constant.
+
+    `id` is the node's position in the graph; `inputs` are ids of earlier
+    nodes; `span` locates the sub-expression in the program text; `label` is
+    an input's name or a constant as written; `value` is a constant's value.
+    """
+
+    id: int
+    op: str
+    inputs: tuple[int, ...]
+    span: Span
+    label: str = ""
+    value: float = 0.0
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Nodes with inputs first, the output node, and the inputs by name."""
+
+    nodes: tuple[Node, ...]
+    output: int
+    inputs: dict[str, int]
+    source: str
+
+    def text(self, node: Node, limit: int = 80) -> str:
+        """The node's sub-expression, whitespace folded, shortened with '…' past `limit`."""
+        start, end = node.span.start, node.span.end
+        cut = end - start > limit
+        raw = self.source[start : start + limit + 1 if cut else end]
+        text = " ".join(raw.split())
+        if cut or len(text) > limit:
+            text = text[: limit - 1] + "…"
+        return text
+
+
+def validate(graph: Graph) -> None:
+    """Check the invariants the passes rely on: ids are positions, inputs come earlier."""
+    for position, node in enumerate(graph.nodes):
+        if node.id != position:
+            raise ValueError(f"node at position {position} has id {node.id}")
+        for source in node.inputs:
+            if not 0 <= source < position:
+                raise ValueError(f"node {position} reads node {source}, which is not earlier")
+    if not 0 <= graph.output < len(graph.nodes):
+        raise ValueError(f"output {graph.output} is not a node")
+    for name, index in graph.inputs.items():
+        if graph.nodes[index].op != "var" or graph.nodes[index].label != name:
+            raise ValueError(f"input {name} is not the var node {index}")

@@ -1,0 +1,63 @@
+"""The point: `--at NAME=VALUE` texts and a sample's `# at:` line, validated."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from backprop.engine.errors import InputError
+from backprop.parser.lexer import NAME_RE, NUMBER_RE, to_float
+from backprop.parser.errors import ParseError
+
+_AT_LINE = re.compile(r"^[ \t]*#[ \t]*at:(.*)$", re.MULTILINE)
+
+
+def parse_at(items: Iterable[str]) -> list[tuple[str, float]]:
+    """`["w0=2", "x0=-1,w1=-3"]` -> [("w0", 2.0), ("x0", -1.0), ("w1", -3.0)].
+
+    Values follow the language's NUMBER grammar with an optional sign:
+    no nan, inf, 1_000 or hexadecimal, whatever Python's float() accepts.
+    """
+    pairs: list[tuple[str, float]] = []
+    for item in items:
+        for part in item.split(","):
+            name, eq, value = (piece.strip(" \t") for piece in part.partition("="))
+            if not part.strip(" \t") and len(item.split(",")) > 1:
+                continue  # tolerate a trailing comma: "x=1,"
+            if not eq or not name:
+                raise InputError(f"--at expects NAME=VALUE, got {part.strip()!r}")
+            if not NAME_RE.fullmatch(name):
+                raise InputError(f"--at name {name!r} is not a valid name")
+            pairs.append((name, _number(name, value)))
+    return pairs
+
+
+def _number(name: str, text: str) -> float:
+    digits = text[1:] if text[:1] in "+-" else text
+    if not NUMBER_RE.fullmatch(digits):
+        raise InputError(
+            f"--at value for {name} must be a decimal number such as 2, -0.5 or 1e-3, got {text!r}"
+        )
+    try:
+        value = to_float(digits, None)  # type: ignore[arg-type]
+    except ParseError as err:
+        raise InputError(f"--at value for {name}: {err.message}") from None
+    return -value if text.startswith("-") else value
+
+
+def defaults(source: str) -> list[tuple[str, float]]:
+    """The point a sample file carries in `# at: w0=2, x0=-1` comment lines."""
+    found = [match.group(1) for match in _AT_LINE.finditer(source)]
+    return parse_at(found) if found else []
+
+
+def merge(
+    defaults: list[tuple[str, float]], given: list[tuple[str, float]]
+) -> dict[str, float]:
+    """The sample's point overridden by `--at`; a name given twice in `--at` is an error."""
+    seen: set[str] = set()
+    for name, _ in given:
+        if name in seen:
+            raise InputError(f"{name} is given twice in --at")
+        seen.add(name)
+    return {**dict(defaults), **dict(given)}

@@ -1,0 +1,32 @@
+"""Spans and the base of every error backprop raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Span:
+    """Character offsets [start, end) into the program text."""
+
+    start: int
+    end: int
+
+    def line_col(self, source: str) -> tuple[int, int]:
+        """1-based line and column of `start` (computed only when rendering)."""
+        line = source.count("\n", 0, self.start) + 1
+        col = self.start - (source.rfind("\n", 0, self.start) + 1) + 1
+        return line, col
+
+
+class BackpropError(Exception):
+    """Bad input of any kind: a message for the user and, where known, a span."""
+
+    def __init__(self, message: str, span: Span | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.span = span
+
+
+class ParseError(BackpropError):
+    """The program text is not in the language."""

@@ -1,0 +1,32 @@
+"""The vocabulary of the language: functions, constants and documented limits."""
+
+from __future__ import annotations
+
+import difflib
+
+# name -> (fewest arguments, most arguments or None for no upper bound)
+FUNCTIONS: dict[str, tuple[int, int | None]] = {
+    **{
+        name: (1, 1)
+        for name in (
+            "exp log sqrt sin cos tan asin acos atan sinh cosh tanh "
+            "sigmoid relu softplus abs"
+        ).split()
+    },
+    "pow": (2, 2),
+    "max": (2, None),
+    "min": (2, None),
+}
+
+CONSTANTS: dict[str, str] = {"pi": "pi", "e": "e"}
+
+# Documented limits (README, "Limits"). Past each, a clean error, exit 2.
+MAX_SOURCE = 10_000_000  # characters of program text
+MAX_DEPTH = 100_000  # nesting of parentheses, calls and prefix signs
+MAX_NUMBER = 400  # characters in one number literal
+
+
+def closest_function(name: str) -> str | None:
+    """The known function whose name is nearest to `name`, if any is near."""
+    match = difflib.get_close_matches(name, list(FUNCTIONS), n=1, cutoff=0.6)
+    return match[0] if match else None

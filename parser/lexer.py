@@ -1,0 +1,105 @@
+"""Text to tokens. ASCII only outside comments (PITFALLS: str.isdigit accepts '²')."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from backprop.parser.errors import ParseError, Span
+from backprop.parser.lang import MAX_NUMBER, MAX_SOURCE
+
+NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+NUMBER_RE = re.compile(NUMBER)
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+_TOKEN_RE = re.compile(
+    r"(?P<ws>[ \t\r\f\v]+)"
+    r"|(?P<comment>\#[^\n]*)"
+    r"|(?P<newline>[\n;])"
+    rf"|(?P<number>{NUMBER})"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<op>\*\*|[-+*/^(),=])"
+    r"|(?P<bad>[\s\S])"
+)
+
+_LOOKALIKES = {
+    "\u2212": "-",
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u00d7": "*",
+    "\u00b7": "*",
+    "\u00f7": "/",
+    "\u00a0": "a space",
+    "\u2009": "a space",
+}
+
+
+@dataclass(frozen=True)
+class Token:
+    """kind is number, name, op, newline (a line end or ';') or end."""
+
+    kind: str
+    text: str
+    span: Span
+
+
+def to_float(text: str, span: Span) -> float:
+    """The value of a NUMBER literal; a literal that overflows is an error."""
+    if len(text) > MAX_NUMBER:
+        raise ParseError(f"number is too long (over {MAX_NUMBER} characters)", span)
+    value = float(text)
+    if value == float("inf"):
+        raise ParseError(f"number {text} is too large: it overflows to infinity", span)
+    return value
+
+
+def _bad_character(char: str, span: Span) -> ParseError:
+    code = f"U+{ord(char):04X}"
+    name = unicodedata.name(char, "")
+    shown = repr(char) if char.isprintable() else code
+    what = f"{shown} ({code} {name})" if name and shown != code else shown
+    hint = _LOOKALIKES.get(char)
+    advice = f"; use {hint!r} instead" if hint and len(hint) == 1 else ""
+    if hint == "a space":
+        advice = "; use a plain space"
+    return ParseError(f"unexpected character {what}{advice}", span)
+
+
+def _glued(number: str, word: str, span: Span) -> ParseError:
+    if number == "0" and word[0] in "xXbBoO":
+        return ParseError("only decimal numbers are supported (no 0x, 0b or 0o)", span)
+    if word[0] == "_":
+        plain = (number + word).replace("_", "")
+        return ParseError(f"digit separators are not supported: write {plain}", span)
+    return ParseError(
+        f"a number cannot run into a name: multiplication is written {number}*{word}",
+        span,
+    )
+
+
+def tokenize(source: str) -> list[Token]:
+    """Tokens of `source`, ending with an 'end' token; offsets index `source`."""
+    if len(source) > MAX_SOURCE:
+        raise ParseError(f"program is too long (over {MAX_SOURCE:,} characters)")
+    tokens: list[Token] = []
+    start = 1 if source.startswith("\ufeff") else 0
+    for match in _TOKEN_RE.finditer(source, start):
+        kind = match.lastgroup
+        if kind == "ws" or kind == "comment":
+            continue
+        span = Span(match.start(), match.end())
+        text = match.group()
+        if kind == "bad":
+            raise _bad_character(text, span)
+        if (
+            kind == "name"
+            and tokens
+            and tokens[-1].kind == "number"
+            and tokens[-1].span.end == span.start
+        ):
+            number = tokens[-1]
+            raise _glued(number.text, text, Span(number.span.start, span.end))
+        tokens.append(Token(kind or "bad", text, span))
+    tokens.append(Token("end", "", Span(len(source), len(source))))
+    return tokens
