@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from backprop.parser.errors import ParseError, Span
 from backprop.parser.lang import MAX_NUMBER, MAX_SOURCE
@@ -13,14 +13,16 @@ NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 NUMBER_RE = re.compile(NUMBER)
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
+# Each match takes the whitespace before a token with it: half the matches.
 _TOKEN_RE = re.compile(
-    r"(?P<ws>[ \t\r\f\v]+)"
-    r"|(?P<comment>\#[^\n]*)"
+    r"[ \t\r\f\v]*(?:"
+    r"(?P<comment>\#[^\n]*)"
     r"|(?P<newline>[\n;])"
     rf"|(?P<number>{NUMBER})"
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
     r"|(?P<op>\*\*|[-+*/^(),=])"
     r"|(?P<bad>[\s\S])"
+    r"|(?P<ws>$))"
 )
 
 _LOOKALIKES = {
@@ -35,8 +37,7 @@ _LOOKALIKES = {
 }
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     """kind is number, name, op, newline (a line end or ';') or end."""
 
     kind: str
@@ -84,22 +85,20 @@ def tokenize(source: str) -> list[Token]:
         raise ParseError(f"program is too long (over {MAX_SOURCE:,} characters)")
     tokens: list[Token] = []
     start = 1 if source.startswith("\ufeff") else 0
+    append = tokens.append
+    previous = Token("start", "", Span(-1, -1))
     for match in _TOKEN_RE.finditer(source, start):
         kind = match.lastgroup
-        if kind == "ws" or kind == "comment":
+        if kind == "comment" or kind == "ws":
             continue
-        span = Span(match.start(), match.end())
-        text = match.group()
+        begin = match.start(kind)
+        span = Span(begin, match.end())
+        text = source[begin : span.end]
         if kind == "bad":
             raise _bad_character(text, span)
-        if (
-            kind == "name"
-            and tokens
-            and tokens[-1].kind == "number"
-            and tokens[-1].span.end == span.start
-        ):
-            number = tokens[-1]
-            raise _glued(number.text, text, Span(number.span.start, span.end))
-        tokens.append(Token(kind or "bad", text, span))
+        if kind == "name" and previous.kind == "number" and previous.span.end == begin:
+            raise _glued(previous.text, text, Span(previous.span.start, span.end))
+        previous = Token(kind or "bad", text, span)
+        append(previous)
     tokens.append(Token("end", "", Span(len(source), len(source))))
     return tokens
