@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-
 from backprop import __version__
 from backprop.parser import BackpropError
 
@@ -71,7 +70,9 @@ def read_program(program: str | None, path: str | None) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise BackpropError(f"{where} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+        raise BackpropError(
+            f"{where} is not UTF-8 text ({err.reason} at byte {err.start})"
+        ) from None
 
 
 def program_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -132,7 +133,9 @@ def _silence_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
-def load(program: str | None, path: str | None, at: tuple[str, ...], box: list[str | None]) -> tuple[str, dict[str, float]]:
+def load(
+    program: str | None, path: str | None, at: tuple[str, ...], box: list[str | None]
+) -> tuple[str, dict[str, float]]:
     """The program text and its point: the sample's '# at:' values, then --at."""
     from backprop.engine.point import defaults, merge, parse_at
 
@@ -158,7 +161,9 @@ def cli() -> None:
 @cli.command("eval", epilog=EVAL_EXAMPLES)
 @program_options
 @click.option("--json", "as_json", is_flag=True, help="Write one strict JSON document to stdout.")
-@click.option("--no-check", is_flag=True, help="Skip the SymPy cross-check (SymPy is not imported).")
+@click.option(
+    "--no-check", is_flag=True, help="Skip the SymPy cross-check (SymPy is not imported)."
+)
 @click.option(
     "--check-seconds",
     type=click.FloatRange(min=0.0, min_open=True),

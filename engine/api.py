@@ -80,17 +80,20 @@ def resolve_point(graph: Graph, at: Mapping[str, float]) -> dict[str, float]:
         raise InputError(f"{which} {verb}; {list_inputs(names)}")
     missing = [name for name in names if name not in at]
     if missing:
-        raise InputError(f"missing a value for {', '.join(missing[:LISTED_INPUTS])}"
-                         f"{' and more' if len(missing) > LISTED_INPUTS else ''} "
-                         f"(give it with --at NAME=VALUE); {list_inputs(names)}")
+        raise InputError(
+            f"missing a value for {', '.join(missing[:LISTED_INPUTS])}"
+            f"{' and more' if len(missing) > LISTED_INPUTS else ''} "
+            f"(give it with --at NAME=VALUE); {list_inputs(names)}"
+        )
     for name, value in at.items():
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             raise InputError(f"the value of {name} must be a finite number, got {value!r}")
     return {name: float(at[name]) for name in names}
 
 
-def _notes(graph: Graph, values: list[float], grads: list[float | None],
-           gates: Mapping[str, Gate]) -> tuple[list[list[str]], list[bool]]:
+def _notes(
+    graph: Graph, values: list[float], grads: list[float | None], gates: Mapping[str, Gate]
+) -> tuple[list[list[str]], list[bool]]:
     """Per-node notes, and which nodes' gradients pass a non-differentiable point."""
     nodes = graph.nodes
     depends = depends_on_inputs(graph)
@@ -151,11 +154,22 @@ def evaluate(
     results = []
     for node in graph.nodes:
         c = checks[node.id]
-        results.append(NodeResult(
-            node.id, node.op, graph.text(node) if node.op != "var" else node.label,
-            node.span, node.inputs, values[node.id], grads[node.id], tuple(notes[node.id]),
-            c.sympy_grad if c else None, c.verdict if c else None, c.reason if c else "",
-        ))
+        results.append(
+            NodeResult(
+                node.id,
+                node.op,
+                graph.text(node) if node.op != "var" else node.label,
+                node.span,
+                node.inputs,
+                values[node.id],
+                grads[node.id],
+                tuple(notes[node.id]),
+                c.sympy_grad if c else None,
+                c.verdict if c else None,
+                c.reason if c else "",
+            )
+        )
     gradients = {name: grads[i] for name, i in graph.inputs.items()}
-    return Result(source, point, values[graph.output], graph.output, gradients,
-                  tuple(results), summary)
+    return Result(
+        source, point, values[graph.output], graph.output, gradients, tuple(results), summary
+    )

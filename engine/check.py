@@ -66,9 +66,7 @@ class _OutOfTime(Exception):
 @contextmanager
 def _deadline(seconds: float) -> Iterator[None]:
     """Interrupt a long SymPy call after `seconds` (main thread, POSIX only)."""
-    usable = (
-        hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    )
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     if not usable:
         yield
         return
@@ -129,7 +127,10 @@ def cross_check(
     carriers = [i for i, g in enumerate(grads) if g is not None]
     results: list[NodeCheck | None] = [None] * len(nodes)
     if len(nodes) > EXPRESSION_LIMIT:
-        reason = f"the graph has {len(nodes):,} nodes, over the cross-check's limit of {EXPRESSION_LIMIT:,}"
+        reason = (
+            f"the graph has {len(nodes):,} nodes, "
+            f"over the cross-check's limit of {EXPRESSION_LIMIT:,}"
+        )
         for i in carriers:
             results[i] = NodeCheck(None, "not checked", reason)
         status = "not checked" if carriers else "ok"

@@ -213,4 +213,3 @@ _ROWS = [
 ]  # fmt: skip
 
 GATES: dict[str, Gate] = {gate.name: gate for gate in _ROWS}
-

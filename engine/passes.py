@@ -19,7 +19,9 @@ def _fmt(x: float) -> str:
     return repr(float(x))
 
 
-def forward(graph: Graph, at: Mapping[str, float], gates: Mapping[str, Gate] = GATES) -> list[float]:
+def forward(
+    graph: Graph, at: Mapping[str, float], gates: Mapping[str, Gate] = GATES
+) -> list[float]:
     """Every node's value at the point `at` (which must name every input)."""
     nodes = graph.nodes
     values = [0.0] * len(nodes)

@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterable
 
 from backprop.engine.errors import InputError
-from backprop.parser.lexer import NAME_RE, NUMBER_RE, to_float
 from backprop.parser.errors import ParseError
+from backprop.parser.lexer import NAME_RE, NUMBER_RE, to_float
 
 _AT_LINE = re.compile(r"^[ \t]*#[ \t]*at:(.*)$", re.MULTILINE)
 
@@ -51,9 +51,7 @@ def defaults(source: str) -> list[tuple[str, float]]:
     return parse_at(found) if found else []
 
 
-def merge(
-    defaults: list[tuple[str, float]], given: list[tuple[str, float]]
-) -> dict[str, float]:
+def merge(defaults: list[tuple[str, float]], given: list[tuple[str, float]]) -> dict[str, float]:
     """The sample's point overridden by `--at`; a name given twice in `--at` is an error."""
     seen: set[str] = set()
     for name, _ in given:

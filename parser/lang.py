@@ -6,13 +6,27 @@ import difflib
 
 # name -> (fewest arguments, most arguments or None for no upper bound)
 FUNCTIONS: dict[str, tuple[int, int | None]] = {
-    **{
-        name: (1, 1)
-        for name in (
-            "exp log sqrt sin cos tan asin acos atan sinh cosh tanh "
-            "sigmoid relu softplus abs"
-        ).split()
-    },
+    **dict.fromkeys(
+        [
+            "exp",
+            "log",
+            "sqrt",
+            "sin",
+            "cos",
+            "tan",
+            "asin",
+            "acos",
+            "atan",
+            "sinh",
+            "cosh",
+            "tanh",
+            "sigmoid",
+            "relu",
+            "softplus",
+            "abs",
+        ],
+        (1, 1),
+    ),
     "pow": (2, 2),
     "max": (2, None),
     "min": (2, None),

@@ -88,7 +88,7 @@ def tokenize(source: str) -> list[Token]:
     append = tokens.append
     previous = Token("start", "", Span(-1, -1))
     for match in _TOKEN_RE.finditer(source, start):
-        kind = match.lastgroup
+        kind = match.lastgroup or "ws"
         if kind == "comment" or kind == "ws":
             continue
         begin = match.start(kind)
@@ -98,7 +98,7 @@ def tokenize(source: str) -> list[Token]:
             raise _bad_character(text, span)
         if kind == "name" and previous.kind == "number" and previous.span.end == begin:
             raise _glued(previous.text, text, Span(previous.span.start, span.end))
-        previous = Token(kind or "bad", text, span)
+        previous = Token(kind, text, span)
         append(previous)
     tokens.append(Token("end", "", Span(len(source), len(source))))
     return tokens

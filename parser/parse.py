@@ -101,9 +101,7 @@ class _Parser:
         first, second = self.peek(), self.peek(1)
         if first.kind == "name" and second.kind == "op" and second.text == "=":
             if first.text in FUNCTIONS:
-                raise ParseError(
-                    f"cannot assign to {first.text}: it is a function", first.span
-                )
+                raise ParseError(f"cannot assign to {first.text}: it is a function", first.span)
             self.pos += 2
             value = self.expression()
             return Assign(first.text, first.span, value, Span(first.span.start, value.span.end))
@@ -132,7 +130,9 @@ class _Parser:
             elif token.kind == "op" and token.text == ",":
                 self.reduce(operands, frames, 0, False)
                 if not frames or frames[-1].kind != "call":
-                    raise ParseError("',' is only allowed between a function's arguments", token.span)
+                    raise ParseError(
+                        "',' is only allowed between a function's arguments", token.span
+                    )
                 frames[-1].args += 1
                 self.pos += 1
                 want_operand = True

@@ -8,7 +8,6 @@ rather than with `==` (dataclass equality recurses).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from backprop.parser.errors import Span
 
@@ -58,7 +57,7 @@ class Call:
     span: Span
 
 
-Expr = Union[Num, Name, Unary, Binary, Call]
+Expr = Num | Name | Unary | Binary | Call
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,7 +70,7 @@ class Assign:
     span: Span
 
 
-Statement = Union[Assign, Expr]
+Statement = Assign | Expr
 
 
 @dataclass(frozen=True, eq=False)
