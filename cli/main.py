@@ -167,6 +167,7 @@ def cli() -> None:
 @click.option(
     "--check-seconds",
     type=click.FloatRange(min=0.0, min_open=True),
+    metavar="SECONDS",
     default=5.0,
     show_default=True,
     help="Time budget for the cross-check; what it cannot reach is reported as not checked.",
