@@ -46,8 +46,11 @@ def _cells(node: NodeResult, precision: int | None) -> tuple[str, ...]:
 def _footer(result: Result, precision: int | None) -> list[str]:
     lines = [f"output  {fmt(result.value, precision)}", "gradients"]
     width = max((len(name) for name in result.gradients), default=0)
-    for name, grad in result.gradients.items():
-        lines.append(f"  {name.ljust(width)}  {fmt(grad, precision) or 'none'}")
+    shown = {name: fmt(grad, precision) or "none" for name, grad in result.gradients.items()}
+    digits = max((len(text) for text in shown.values()), default=0)
+    for name, text in shown.items():
+        # Right-aligned like the table's numbers, so signs and points line up.
+        lines.append(f"  {name.ljust(width)}  {text.rjust(digits)}")
     if not result.gradients:
         lines.append("  (no inputs)")
     check = result.check
