@@ -43,6 +43,11 @@ def _cells(node: NodeResult, precision: int | None) -> tuple[str, ...]:
     )
 
 
+def _shown_columns(result: Result) -> int:
+    # Without the cross-check (--no-check) the sympy and check columns would be empty.
+    return len(HEADERS) - 2 if result.check.method == "none" else len(HEADERS)
+
+
 def _footer(result: Result, precision: int | None) -> list[str]:
     lines = [f"output  {fmt(result.value, precision)}", "gradients"]
     width = max((len(name) for name in result.gradients), default=0)
@@ -71,8 +76,9 @@ def _footer(result: Result, precision: int | None) -> list[str]:
 
 def render_plain(result: Result, precision: int | None = None) -> str:
     """The table as plain, aligned text: the same bytes whatever the terminal."""
-    rows = [HEADERS] + [_cells(node, precision) for node in result.nodes]
-    widths = [max(len(row[c]) for row in rows) for c in range(len(HEADERS))]
+    shown = _shown_columns(result)
+    rows = [HEADERS[:shown]] + [_cells(node, precision)[:shown] for node in result.nodes]
+    widths = [max(len(row[c]) for row in rows) for c in range(shown)]
     lines = []
     for row in rows:
         cells = [
@@ -92,7 +98,8 @@ def render_rich(result: Result, precision: int | None = None) -> Any:
     from rich.text import Text
 
     table = Table(header_style="bold")
-    for header in HEADERS:
+    shown = _shown_columns(result)
+    for header in HEADERS[:shown]:
         numeric = header in NUMERIC
         table.add_column(
             header,
@@ -103,6 +110,7 @@ def render_rich(result: Result, precision: int | None = None) -> Any:
     for node in result.nodes:
         cells = [Text(c) for c in _cells(node, precision)]
         cells[-1].stylize(VERDICT_STYLE.get(node.verdict or "", ""))
+        cells = cells[:shown]
         if node.grad is None:
             cells[1].stylize("dim")
         table.add_row(*cells)
