@@ -10,6 +10,7 @@ pipe). A test that expects a non-zero exit says which one with `expect=`.
 from __future__ import annotations
 
 import os
+import shlex
 import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -53,6 +54,12 @@ def _cwd(path: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
+def _command(args: tuple[str, ...]) -> str:
+    # Deep-nesting tests pass arguments of 100,000 characters: keep messages readable.
+    shown = [arg if len(arg) <= 60 else arg[:40] + f"…({len(arg):,} chars)" for arg in args]
+    return "backprop " + shlex.join(shown)
+
+
 def run(
     *args: str,
     stdin: str | bytes | None = None,
@@ -73,10 +80,10 @@ def run(
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         assert result.exc_info is not None
         trace = "".join(traceback.format_exception(*result.exc_info))
-        raise AssertionError(f"backprop {' '.join(args)} raised instead of exiting:\n{trace}")
+        raise AssertionError(f"{_command(args)} raised instead of exiting:\n{trace}")
     done = Run(result.stdout, result.stderr, result.exit_code)
     assert done.exit_code == expect, (
-        f"backprop {' '.join(args)} exited {done.exit_code}, expected {expect}\n"
+        f"{_command(args)} exited {done.exit_code}, expected {expect}\n"
         f"--- stdout\n{done.stdout}--- stderr\n{done.stderr}"
     )
     return done
