@@ -59,7 +59,8 @@ def _bad_character(char: str, span: Span) -> ParseError:
     code = f"U+{ord(char):04X}"
     name = unicodedata.name(char, "")
     shown = repr(char) if char.isprintable() else code
-    what = f"{shown} ({code} {name})" if name and shown != code else shown
+    # An invisible character (a no-break space) is shown by its code point and name.
+    what = f"{shown} ({code} {name})" if name and shown != code else f"{code} {name}".rstrip()
     hint = _LOOKALIKES.get(char)
     advice = f"; use {hint!r} instead" if hint and len(hint) == 1 else ""
     if hint == "a space":
