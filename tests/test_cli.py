@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -506,7 +507,8 @@ def test_a_large_graph_is_checked_within_a_budget_not_refused() -> None:
 
 
 def test_output_cut_short_by_head_exits_cleanly() -> None:
-    command = "backprop eval -f samples/perceptron.bp | head -1"
+    backprop = f"{shlex.quote(sys.executable)} -m backprop"  # whether or not on PATH
+    command = f"{backprop} eval -f samples/perceptron.bp | head -1"
     done = subprocess.run(
         ["bash", "-o", "pipefail", "-c", command],
         capture_output=True,
