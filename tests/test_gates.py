@@ -1,0 +1,294 @@
+"""The gate table, one line per gate.
+
+`check_gate` holds each gate to three independent opinions at a few points,
+far-out ones included:
+
+- the forward value against the gate's formula written directly here and
+  evaluated in 700-digit arithmetic (mpmath), so no float shortcut is shared;
+- each local derivative against a central difference of that formula in
+  700-digit arithmetic (step 1e-25 relative: truncation and rounding both far
+  below double precision), and against a central difference of the gate's own float
+  forward (step 1e-6 relative, so a looser tolerance);
+- each local derivative against SymPy's derivative of the gate's SymPy
+  counterpart (the expression the cross-check builds), and that counterpart's
+  value against the forward.
+
+Points of non-differentiability and PyTorch's conventions there are tested
+separately below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import mpmath
+import pytest
+import sympy
+from backprop.engine import evaluate
+from backprop.engine.gates import GATES
+from backprop.parser import FUNCTIONS
+from backprop.parser.tree import BINARY_GATES, UNARY_GATES
+
+mp = mpmath.mp
+DIGITS = 700  # enough to see -1e300 + 3 exactly
+Point = tuple[float, ...]
+
+SIDES = [-800.0, -50.0, 50.0, 800.0]  # far out on both sides
+
+GATE_CASES: list[tuple[str, Callable[..., Any], list[Point]]] = [
+    # gate       the formula, on mpmath numbers                        points
+    ("add", lambda a, b: a + b, [(1.5, -2.25), (-1e300, 3.0)]),
+    ("sub", lambda a, b: a - b, [(1.5, -2.25), (1e-300, 7.0)]),
+    ("mul", lambda a, b: a * b, [(3.0, -4.0), (1e150, -1e150)]),
+    ("div", lambda a, b: a / b, [(1.0, 3.0), (-2.5, 0.125), (7.0, -1e-3), (1e300, 1e5)]),
+    ("neg", lambda a: -a, [(2.5,), (-1e300,)]),
+    ("pos", lambda a: a, [(2.5,), (-1e300,)]),
+    ("pow", lambda a, b: a**b, [(2.0, 3.0), (0.5, -1.5), (3.0, 0.5), (10.0, 300.0), (7.0, -2.0)]),
+    ("exp", mp.exp, [(0.0,), (1.5,), (-50.0,), (50.0,), (-700.0,), (700.0,)]),
+    ("log", mp.log, [(1e-3,), (0.5,), (2.0,), (1e300,)]),
+    ("sqrt", mp.sqrt, [(1e-6,), (2.0,), (1e300,)]),
+    ("sin", mp.sin, [(0.0,), (1.0,), (-2.5,), (50.0,), (800.0,)]),
+    ("cos", mp.cos, [(0.0,), (1.0,), (-2.5,), (50.0,), (800.0,)]),
+    ("tan", mp.tan, [(0.0,), (0.3,), (-1.2,), (1.5,), (50.0,)]),
+    ("asin", mp.asin, [(0.0,), (0.5,), (-0.9,), (0.999,)]),
+    ("acos", mp.acos, [(0.0,), (0.5,), (-0.9,), (0.999,)]),
+    ("atan", mp.atan, [(0.0,), (0.5,), (-3.0,), (1e8,), (-800.0,)]),
+    ("sinh", mp.sinh, [(0.0,), (0.5,), (-3.0,), (-50.0,), (50.0,), (700.0,)]),
+    ("cosh", mp.cosh, [(0.0,), (0.5,), (-3.0,), (-50.0,), (50.0,), (700.0,)]),
+    ("tanh", mp.tanh, [(0.0,), (0.5,), (-3.0,), *[(s,) for s in SIDES]]),
+    ("sigmoid", lambda a: 1 / (1 + mp.exp(-a)), [(0.0,), (1.5,), (-3.0,), *[(s,) for s in SIDES]]),
+    ("softplus", lambda a: mp.log1p(mp.exp(a)), [(0.0,), (1.5,), (-3.0,), *[(s,) for s in SIDES]]),
+    ("relu", lambda a: a if a > 0 else mp.mpf(0), [(-2.5,), (3.0,), (-800.0,), (800.0,)]),
+    ("abs", lambda a: abs(a), [(-2.5,), (3.0,), (-800.0,), (800.0,)]),
+    ("max", lambda *args: max(args), [(1.0, 2.0), (3.0, -1.0), (1.0, 5.0, 2.0), (-800.0, 800.0)]),
+    ("min", lambda *args: min(args), [(1.0, 2.0), (3.0, -1.0), (1.0, 5.0, 2.0), (-800.0, 800.0)]),
+]  # fmt: skip
+
+
+def close(ours: float, reference: float, rel: float, absolute: float = 0.0) -> bool:
+    """Equal within tolerance; two infinities of the same sign are equal."""
+    return ours == reference or math.isclose(ours, reference, rel_tol=rel, abs_tol=absolute)
+
+
+def precise_slope(formula: Callable[..., Any], point: Point, k: int) -> float:
+    """d formula / d point[k] by a central difference in high precision."""
+    with mp.workdps(DIGITS):
+        args = [mp.mpf(x) for x in point]
+        h = mp.mpf("1e-25") * max(1, abs(args[k]))
+        up, down = list(args), list(args)
+        up[k] += h
+        down[k] -= h
+        return float((formula(*up) - formula(*down)) / (2 * h))
+
+
+def float_slope(forward: Callable[..., float], point: Point, k: int) -> tuple[float, float]:
+    """d forward / d point[k] by a central difference in floats, and its rounding noise.
+
+    The noise bound is a few ulps of the values differenced, over the step: where
+    the output dwarfs the step (-1e300 + 3 moved by 3e-6), floats cannot see the
+    slope and the bound says so.
+    """
+    h = 1e-6 * max(abs(point[k]), 1e-3)
+    up, down = list(point), list(point)
+    up[k] += h
+    down[k] -= h
+    high, low = forward(*up), forward(*down)
+    noise = 4 * sys.float_info.epsilon * max(abs(high), abs(low)) / (2 * h)
+    return (high - low) / (2 * h), noise
+
+
+def sympy_opinion(name: str, point: Point) -> tuple[float, list[float]]:
+    """The gate's SymPy counterpart at the point: its value and its partial derivatives."""
+    symbols = sympy.symbols(f"a0:{len(point)}", real=True)
+    expr = GATES[name].sympy(sympy, *symbols)
+    at = {s: sympy.Float(x, 40) for s, x in zip(symbols, point)}
+    value = float(expr.xreplace(at).evalf(40))
+    slopes = [float(sympy.diff(expr, s).xreplace(at).evalf(40)) for s in symbols]
+    return value, slopes
+
+
+def check_gate(name: str, formula: Callable[..., Any], points: Sequence[Point]) -> None:
+    """Forward against the formula; each local derivative against two differences and SymPy."""
+    gate = GATES[name]
+    for point in points:
+        out = gate.forward(*point)
+        with mp.workdps(DIGITS):
+            expected = float(formula(*[mp.mpf(x) for x in point]))
+        assert close(out, expected, rel=1e-14), (name, point, "forward", out, expected)
+
+        local = gate.local(*point, out)
+        assert len(local) == len(point), (name, point, local)
+        assert gate.kink is None or gate.kink(*point, out) is None, (name, point, "kink")
+        sympy_value, sympy_slopes = sympy_opinion(name, point)
+        assert close(sympy_value, out, rel=1e-14), (name, point, "sympy forward", sympy_value)
+        for k, slope in enumerate(local):
+            precise = precise_slope(formula, point, k)
+            rough, noise = float_slope(gate.forward, point, k)
+            where = (name, point, k, slope)
+            assert close(slope, precise, rel=1e-12, absolute=1e-15), (*where, "precise", precise)
+            assert close(slope, rough, rel=1e-5, absolute=noise), (*where, "float", rough, noise)
+            assert close(slope, sympy_slopes[k], rel=1e-12, absolute=1e-15), (
+                *where,
+                "sympy",
+                sympy_slopes[k],
+            )
+
+
+@pytest.mark.parametrize(("name", "formula", "points"), GATE_CASES, ids=[c[0] for c in GATE_CASES])
+def test_gate(name: str, formula: Callable[..., Any], points: list[Point]) -> None:
+    check_gate(name, formula, points)
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        {"local": lambda a, out: (-math.cos(a),)},  # a sign slip in the derivative
+        {"local": lambda a, out: (math.cos(a) * (1 + 1e-9),)},  # off in the ninth digit
+        {"forward": lambda a: math.sin(a) + 1e-12},  # a forward that is slightly off
+    ],
+    ids=["sign", "ninth digit", "forward"],
+)
+def test_the_helper_catches_a_wrong_gate(monkeypatch: pytest.MonkeyPatch, wrong: dict) -> None:
+    monkeypatch.setitem(GATES, "sin", dataclasses.replace(GATES["sin"], **wrong))
+    with pytest.raises(AssertionError):
+        check_gate("sin", mp.sin, [(1.0,), (-2.5,)])
+
+
+# --- the table is complete -------------------------------------------------------
+
+
+def test_every_function_and_operator_has_a_gate() -> None:
+    operators = set(BINARY_GATES.values()) | set(UNARY_GATES.values())
+    assert set(GATES) == set(FUNCTIONS) | operators | {"var", "const"}
+    for name, gate in GATES.items():
+        assert gate.name == name
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_function_arity_matches_the_language(name: str) -> None:
+    low, high = FUNCTIONS[name]
+    expected = -1 if high is None else low
+    assert low == high or high is None
+    assert GATES[name].arity == expected
+
+
+def test_operator_arities() -> None:
+    for name in BINARY_GATES.values():
+        assert GATES[name].arity == 2
+    for name in UNARY_GATES.values():
+        assert GATES[name].arity == 1
+
+
+def test_every_gate_is_checked_above() -> None:
+    tested = {case[0] for case in GATE_CASES}
+    assert tested == set(GATES) - {"var", "const"}
+
+
+def test_a_leaf_has_no_local_derivative_rather_than_zero() -> None:
+    with pytest.raises(TypeError):
+        GATES["var"].local(1.0, 1.0)
+
+
+# --- kinks: PyTorch's conventions, and a note saying so ----------------------------
+
+
+def test_relu_slope_at_zero_is_zero() -> None:
+    relu = GATES["relu"]
+    assert relu.local(0.0, 0.0) == (0.0,)
+    note = relu.kink(0.0, 0.0)
+    assert note is not None and "relu is not differentiable at 0" in note
+
+
+def test_abs_slope_at_zero_is_zero() -> None:
+    gate = GATES["abs"]
+    assert gate.local(0.0, 0.0) == (0.0,)
+    assert gate.local(-0.0, 0.0) == (0.0,)
+    note = gate.kink(0.0, 0.0)
+    assert note is not None and "abs is not differentiable at 0" in note
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+def test_a_tie_splits_the_gradient_evenly(name: str) -> None:
+    gate = GATES[name]
+    assert gate.local(1.0, 1.0, 1.0) == (0.5, 0.5)
+    assert gate.local(1.0, 1.0, 1.0, 1.0) == (1 / 3, 1 / 3, 1 / 3)
+    loser = -5.0 if name == "max" else 5.0
+    assert gate.local(1.0, loser, 1.0, 1.0) == (0.5, 0.0, 0.5)
+    note = gate.kink(1.0, 1.0, 1.0, 1.0)
+    assert note is not None and "tie between 3 arguments" in note and "1/3" in note
+    assert gate.kink(1.0, loser, 1.0) is None
+
+
+def test_kink_notes_reach_the_result() -> None:
+    relu = evaluate("relu(x)", {"x": 0.0}, check=False)
+    assert relu.gradients == {"x": 0.0}
+    assert any("relu is not differentiable at 0" in n for n in relu.nodes[-1].notes)
+
+    absolute = evaluate("abs(x)", {"x": 0.0}, check=False)
+    assert absolute.gradients == {"x": 0.0}
+    assert any("abs is not differentiable at 0" in n for n in absolute.nodes[-1].notes)
+
+    two = evaluate("max(x, y)", {"x": 1.0, "y": 1.0}, check=False)
+    assert two.gradients == {"x": 0.5, "y": 0.5}
+    assert any("tie between 2 arguments" in n for n in two.nodes[-1].notes)
+
+    three = evaluate("min(x, y, z)", {"x": 2.0, "y": 2.0, "z": 2.0}, check=False)
+    assert three.gradients == {"x": 1 / 3, "y": 1 / 3, "z": 1 / 3}
+    assert any("tie between 3 arguments" in n for n in three.nodes[-1].notes)
+
+
+def test_no_kink_note_away_from_kinks() -> None:
+    result = evaluate("relu(x) + abs(x) + max(x, y)", {"x": 2.0, "y": 1.0}, check=False)
+    assert all(not node.notes for node in result.nodes)
+    assert result.gradients == {"x": 3.0, "y": 0.0}
+
+
+# --- pow at the edges of its domain: PyTorch's pow_backward ---------------------------
+
+
+POW_EDGES = [
+    # a, b: d/da, d/db
+    ((2.0, 0.0), (0.0, math.log(2.0))),  # b == 0: d/da is 0
+    ((0.0, 0.0), (0.0, 0.0)),  # b == 0: d/da is 0; a == 0, b >= 0: d/db is 0
+    ((0.0, 2.0), (0.0, 0.0)),  # a == 0, b >= 0: d/db is 0, not 0 * log(0)
+    ((0.0, 0.5), (math.inf, 0.0)),  # the slope of sqrt at 0
+    ((-2.0, 3.0), (12.0, math.nan)),  # a negative base: no real log, d/db is nan
+    ((-2.0, 2.0), (-4.0, math.nan)),
+]
+
+
+@pytest.mark.parametrize(("point", "expected"), POW_EDGES, ids=[str(e[0]) for e in POW_EDGES])
+def test_pow_local_at_domain_edges(point: Point, expected: tuple[float, float]) -> None:
+    gate = GATES["pow"]
+    out = gate.forward(*point)
+    da, db = gate.local(*point, out)
+    assert da == expected[0]
+    if math.isnan(expected[1]):
+        assert math.isnan(db)
+    else:
+        assert db == expected[1]
+
+
+def test_sqrt_slope_at_zero_is_plus_infinity() -> None:
+    assert GATES["sqrt"].local(0.0, 0.0) == (math.inf,)
+
+
+def test_a_negative_base_gives_a_nan_exponent_gradient_with_a_note() -> None:
+    result = evaluate("x^y", {"x": -2.0, "y": 2.0}, check=False)
+    assert result.value == 4.0
+    assert result.gradients["x"] == -4.0  # y * x**(y-1)
+    y = result.nodes[1]
+    assert y.text == "y" and y.grad is not None and math.isnan(y.grad)
+    assert "gradient is nan" in y.notes
+
+
+def test_far_out_sigmoid_and_softplus_evaluate_without_overflow() -> None:
+    for x in SIDES:
+        result = evaluate("sigmoid(x) + softplus(x)", {"x": x}, check=False)
+        expected = 1 / (1 + mpmath.exp(-x)) + mpmath.log1p(mpmath.exp(x))
+        assert close(result.value, float(expected), rel=1e-14)
+        assert math.isfinite(result.gradients["x"])
