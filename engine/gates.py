@@ -110,6 +110,13 @@ def _pow_local(a: float, b: float, out: float) -> tuple[float, float]:
     return da, db
 
 
+def _pow_kink(a: float, b: float, out: float) -> str | None:
+    # 0**b jumps from 1 at b = 0 to 0 for b > 0: no derivative in the exponent there.
+    if a == 0 and b == 0:
+        return "0**0 is not differentiable: the local derivatives are taken as 0 (PyTorch's rule)"
+    return None
+
+
 def _asin_local(a: float, out: float) -> tuple[float]:
     return (_recip(math.sqrt(1.0 - a * a)),)
 
@@ -182,7 +189,8 @@ _ROWS = [
     Gate("neg", 1, lambda a: -a, lambda a, out: (-1.0,), lambda sp, a: -a, "*-1"),
     Gate("pos", 1, lambda a: +a, lambda a, out: (1.0,), lambda sp, a: a, "*+1"),
     Gate("pow", 2, math.pow, _pow_local, lambda sp, a, b: a**b, "power",
-         "a positive base, or an integer exponent (and no 0 to a negative power)"),
+         "a positive base, or an integer exponent (and no 0 to a negative power)",
+         kink=_pow_kink),
     Gate("exp", 1, math.exp, lambda a, out: (out,), lambda sp, a: sp.exp(a), "exp"),
     Gate("log", 1, math.log, lambda a, out: (_recip(a),), lambda sp, a: sp.log(a), "log",
          "a positive argument"),

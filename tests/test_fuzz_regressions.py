@@ -1,0 +1,67 @@
+"""Inputs the fuzzer (fuzz/fuzz_eval.py) found, each run through the whole path again.
+
+`exercise` (fuzz/harness.py) evaluates a program as the CLI does, feeds the
+result or the error to every renderer, and raises on anything but a clean
+BackpropError, on non-strict JSON, or on a cross-check mismatch. Each case
+also states the numbers that were wrong, derived by hand.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
+
+from backprop.engine import Result  # noqa: E402
+from harness import exercise  # noqa: E402
+
+
+def run(source: str, point: dict[str, float]) -> Result:
+    outcome = exercise(source, point, check_seconds=30)
+    assert isinstance(outcome, Result), outcome
+    return outcome
+
+
+def test_zero_to_the_zero_is_a_kink_not_a_mismatch() -> None:
+    # 0**t is 1 at t = 0 and 0 for t > 0: not differentiable in t there. SymPy
+    # says 0**t*log(0) = zoo; PyTorch's rule gives 0. Found as `t0^nbsn`.
+    result = run("t0^nbsn", {"t0": 0.0, "nbsn": 0.0})
+    assert result.value == 1.0
+    assert result.gradients == {"t0": 0.0, "nbsn": 0.0}
+    assert [n.verdict for n in result.nodes[:2]] == ["n/a", "n/a"]
+    assert any("0**0" in note for note in result.nodes[2].notes)
+
+
+def test_sympy_undefined_at_a_zero_base_is_not_a_mismatch() -> None:
+    # d/dx x**y = y*x**(y-1) = 1 at x=0, y=1; d/dy 0**y = 0 for y > 0 (0**y is
+    # 0 there). SymPy writes y*x**y/x and x**y*log(x): nan at x = 0.
+    result = run("x**y", {"x": 0.0, "y": 1.0})
+    assert result.gradients == {"x": 1.0, "y": 0.0}
+    assert result.check.status == "ok"
+
+
+@pytest.mark.parametrize(
+    ("source", "point"),
+    [
+        # a larger program the fuzzer reduced to the same 0**t node
+        (
+            "s/q0*e1+q0*e0+q**00*e0s**se0+q0*e-0+q1*0",
+            {
+                "s": 0.0,
+                "q0": -1.0,
+                "e1": -0.5,
+                "e0": -0.0,
+                "q": 0.9999999999999999,
+                "e0s": 0.0,
+                "se0": 0.0,
+                "q1": 0.0,
+            },
+        ),
+    ],
+)
+def test_fuzzer_inputs_run_cleanly(source: str, point: dict[str, float]) -> None:
+    result = run(source, point)
+    assert result.check.status != "mismatch"
