@@ -38,7 +38,10 @@ def forward(
             else:
                 values[i] = gates[node.op].forward(*[values[j] for j in ins])
     except (ValueError, ZeroDivisionError, OverflowError) as err:
-        raise _domain_error(graph, i, values, gates, err) from None
+        if all(map(math.isfinite, values[:i])):
+            raise _domain_error(graph, i, values, gates, err) from None
+        # An earlier value overflowed silently to inf and this gate choked on
+        # it (sin(inf)): that overflow, found below, is the error to report.
     # A float operation overflows silently to inf; the sum of all values is
     # finite exactly when every value is (or it overflowed itself: then scan).
     if not math.isfinite(sum(values)):
