@@ -141,6 +141,20 @@ def test_validate_rejects_a_node_that_reads_a_later_node() -> None:
         validate(Graph(nodes, 2, {"x": 0}, "-x"))
 
 
+def test_node_text_is_the_sub_expression_with_whitespace_folded() -> None:
+    result = run("(x +\n    y)*2", x=1, y=2)
+    assert [n.text for n in result.nodes] == ["x", "y", "x + y", "2", "(x + y)*2"]
+
+
+def test_long_node_text_is_shortened_to_80_characters() -> None:
+    source = " + ".join(f"x{i}" for i in range(60))
+    result = run(source, **{f"x{i}": 1.0 for i in range(60)})
+    output = result.nodes[result.output]
+    assert len(output.text) == 80
+    assert output.text == source[:79] + "…"
+    assert (output.span.start, output.span.end) == (0, len(source))
+
+
 # --- fan-out, rebinding, unused inputs, constants ----------------------------------
 
 
