@@ -41,6 +41,21 @@ class _Failed(Exception):
         self.code = code
 
 
+class ProgramCommand(click.Command):
+    """A command taking a PROGRAM: a program that starts with '-' gets a hint about '--'."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as err:
+            if err.option_name[1:2] != "-":  # "-x**2", not a mistyped "--option"
+                err.message = (
+                    f"no such option {err.option_name!r}; a program that starts with '-' "
+                    f"goes after '--', as in: backprop {ctx.info_name} --at x=1 -- \"-x**2\""
+                )
+            raise
+
+
 def plain_output() -> bool:
     """Plain text (no colour, no box characters) unless stdout is a colour terminal."""
     if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
@@ -158,7 +173,7 @@ def cli() -> None:
     """
 
 
-@cli.command("eval", epilog=EVAL_EXAMPLES)
+@cli.command("eval", cls=ProgramCommand, epilog=EVAL_EXAMPLES)
 @program_options
 @click.option("--json", "as_json", is_flag=True, help="Write one strict JSON document to stdout.")
 @click.option(
