@@ -105,7 +105,7 @@ def test_exit_1_when_a_gate_derivative_is_wrong(monkeypatch: pytest.MonkeyPatch)
             "Error: give the program either",
         ),
         (["eval"], "Error: give a PROGRAM, -f FILE, or -"),
-        (["eval", "-x", "--at", "x=1"], "Error: No such option"),
+        (["eval", "-x", "--at", "x=1"], "goes after '--'"),
     ],
     ids=lambda v: v if isinstance(v, str) else " ".join(v),
 )
