@@ -233,3 +233,8 @@ def eval_command(
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="backprop")
+
+
+# Commands kept in their own modules register themselves on `cli` when imported.
+import backprop.cli.explain  # noqa: E402, F401
+import backprop.cli.graph  # noqa: E402, F401

@@ -1,0 +1,391 @@
+"""`backprop explain`: the forward and backward passes in words, gate by gate.
+
+The steps come from `backprop.engine.explain`; this module only arranges
+them. One layout serves both outputs: each line is a list of (text, style)
+segments, joined as plain text for pipes and NO_COLOR, or styled with rich
+for a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from backprop.cli.main import cli, handle_errors, load, plain_output, program_options
+
+DEFAULT_PRECISION = 4
+TARGET_WIDTH = 40  # a node's sub-expression, where it names a gradient's destination
+RICH_LINE_LIMIT = 20_000  # past this, even a terminal gets plain text
+
+EXPLAIN_EXAMPLES = """
+Examples:
+
+\b
+  backprop explain "(x+y)*z" --at x=-2,y=5,z=-4
+  backprop explain -f samples/perceptron.bp --precision 2     # the seed's numbers
+  backprop explain -f samples/fanout.bp --json
+"""
+
+Segment = tuple[str, str]  # (text, rich style; "" for none)
+Line = list[Segment]
+
+
+def number(x: float, precision: int | None) -> str:
+    """A number for the walk-through: as written when short, else rounded to `precision`.
+
+    `2.0` reads `2`, `0.5` reads `0.5`; `-0.19661193324148188` reads `-0.1966`
+    at 4 digits and `-0.20` at 2 (trailing zeros say how many digits are shown).
+    """
+    if x != x:
+        return "nan"
+    if x in (float("inf"), float("-inf")):
+        return "inf" if x > 0 else "-inf"
+    if x == int(x) and abs(x) < 1e15:
+        return str(int(x))
+    full = repr(x)
+    if precision is None:
+        return full
+    mantissa = full.lstrip("-").split("e")[0].replace(".", "").lstrip("0")
+    if len(mantissa) <= precision:
+        return full
+    return f"{x:#.{precision}g}"
+
+
+def program_lines(source: str, limit: int = 10, width: int = 100) -> list[str]:
+    """The program's statements as written, comments and blank lines left out."""
+    lines = []
+    for raw in source.splitlines():
+        text = " ".join(raw.split("#", 1)[0].split())
+        if text:
+            if len(lines) == limit:
+                lines.append("…")
+                break
+            lines.append(_shorten(text, width))
+    return lines
+
+
+def _shorten(text: str, width: int = TARGET_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class _Writer:
+    """Collects the lines of the walk-through."""
+
+    def __init__(self, precision: int | None) -> None:
+        self.lines: list[Line] = []
+        self.precision = precision
+
+    def num(self, x: float) -> str:
+        return number(x, self.precision)
+
+    def line(self, *segments: Segment | str) -> None:
+        self.lines.append([(s, "") if isinstance(s, str) else s for s in segments])
+
+    def blank(self) -> None:
+        self.lines.append([])
+
+
+def _ref(doc: Any, j: int, width: int = TARGET_WIDTH) -> str:
+    """How a step names node j: an input by its name, a gate by id and sub-expression."""
+    step = doc.forward[j]
+    if step.gate in ("input", "constant"):
+        return step.text
+    return f"[{j}] {_shorten(step.text, width)}" if width else f"[{j}]"
+
+
+def explain_lines(doc: Any, precision: int | None = DEFAULT_PRECISION) -> list[Line]:
+    """The walk-through of an Explanation as styled lines."""
+    from backprop.engine.explain import symbolic, worked
+
+    w = _Writer(precision)
+    num = w.num
+    at = ", ".join(f"{name} = {num(value)}" for name, value in doc.at.items())
+    statements = program_lines(doc.source)
+    w.line(("Program  ", "bold"), statements[0] if statements else "(empty)")
+    for text in statements[1:]:
+        w.line("         ", text)
+    w.line(("At       ", "bold"), at or "(no inputs)")
+    if precision is not None:
+        w.line(
+            ("Numbers  ", "bold"),
+            f"rounded to {precision} significant digits, worked on the full numbers "
+            "(--precision changes this; --json has every digit)",
+        )
+    w.blank()
+
+    # 1. Forward pass.
+    w.line(("Forward pass", "bold underline"), ": inputs first, then each gate in order")
+    id_width = len(f"[{len(doc.forward) - 1}]")
+    gate_width = max((len(s.gate) for s in doc.forward), default=0)
+    for step in doc.forward:
+        head = f"  {f'[{step.id}]'.ljust(id_width)}  "
+        gate = (step.gate.ljust(gate_width), "bold" if step.formula else "dim")
+        if step.gate == "input":
+            w.line(head, gate, "  ", step.text, " = ", (num(step.value), "cyan"))
+            continue
+        if step.gate == "constant":
+            value = num(step.value)
+            w.line(head, gate, "  ", step.text, "" if value == step.text else f" = {value}")
+            continue
+        value = num(step.value)
+        shown = worked(step.formula, step.operands, step.symbols, num)
+        sums = f" = {shown}" if shown != value else ""
+        w.line(head, gate, "  ", step.text, sums, " = ", (value, "cyan"))
+    w.line("  output ", (f"[{doc.output}]", ""), " = ", (num(doc.value), "bold cyan"))
+    w.blank()
+
+    # 2. Backward pass.
+    w.line(
+        ("Backward pass", "bold underline"),
+        ": from the output back to the inputs. Each gate multiplies the gradient",
+    )
+    w.line("from above (upstream) by its local derivative and sends the product to each input.")
+    if not doc.backward:
+        w.line("  The output depends on no input: no gradient flows back.")
+    label_width = 19
+    for step in doc.backward:
+        w.blank()
+        w.line(
+            (f"step {step.step}", "bold"),
+            "  ",
+            (f"{step.gate} gate", "bold magenta"),
+            f" [{step.id}]  ",
+            step.text,
+        )
+        if step.hint:
+            w.line("  ", (step.hint, "dim"))
+        upstream = num(step.upstream)
+        if step.id == doc.output:
+            w.line("  " + "upstream gradient".ljust(label_width), upstream, " (d out/d out)")
+        elif len(step.parts) > 1:
+            w.line(
+                "  " + "upstream gradient".ljust(label_width),
+                _sum(step.parts, num),
+                " = ",
+                upstream,
+                f"  (used {len(step.parts)} times: the gradients add up)",
+            )
+        else:
+            w.line("  " + "upstream gradient".ljust(label_width), upstream)
+        if step.cached:
+            label = "cached input" if len(step.cached) == 1 else "cached inputs"
+            cached = ", ".join(_cached(doc, op, num) for op in step.cached)
+            w.line("  " + label.ljust(label_width), cached)
+        for send in step.sends:
+            formula = symbolic(send.formula, step.symbols)
+            filled = worked(send.formula, step.cached, step.symbols, num)
+            local = num(send.local)
+            chain = [formula] + [t for t in (filled, local) if t != formula]
+            chain = [t for k, t in enumerate(chain) if k == 0 or t != chain[k - 1]]
+            w.line("  " + f"local d/d{send.var}".ljust(label_width), " = ".join(chain))
+        for send in step.sends:
+            product = f"{local_times(num(send.local), num(send.upstream))} = "
+            w.line(
+                "  " + f"sends to {send.var}".ljust(label_width),
+                product,
+                (num(send.grad), "bold green"),
+                "  -> ",
+                _ref(doc, send.to),
+            )
+        for note in step.notes:
+            w.line("  ", ("note: " + note, "yellow"))
+
+    # 3. What each input ends with.
+    if doc.inputs:
+        w.blank()
+        w.line(("Gradients of the inputs", "bold underline"), " (d out/d input)")
+        name_width = max(len(item.name) for item in doc.inputs) + 1
+        for item in doc.inputs:
+            grad = "none" if item.grad is None else num(item.grad)
+            line: list[Segment | str] = [f"  {('d' + item.name).ljust(name_width)} = "]
+            if len(item.parts) > 1:
+                line += [_sum(item.parts, num), " = "]
+            line.append((grad, "bold green"))
+            if len(item.parts) > 1:
+                line.append(
+                    f"  ({item.name} is used {len(item.parts)} times: the gradients add up)"
+                )
+            elif not item.parts:
+                line.append("  (does not affect the output)")
+            w.line(*line)
+    stepped = {step.id for step in doc.backward}
+    other = [(i, text, note) for i, text, note in doc.notes if i not in stepped]
+    if other:
+        w.blank()
+        w.line(("Notes", "bold underline"))
+        for i, text, note in other:
+            w.line(f"  [{i}] {_shorten(text)}: ", (note, "yellow"))
+    return w.lines
+
+
+def _cached(doc: Any, operand: Any, num: Any) -> str:
+    """`a = w1 = -3`: the gate's letter, the node it reads, the value it cached."""
+    ref = _ref(doc, operand.node, 0)
+    if ref == operand.var:
+        return f"{operand.var} = {num(operand.value)}"
+    return f"{operand.var} = {ref} = {num(operand.value)}"
+
+
+def local_times(local: str, upstream: str) -> str:
+    """`local * upstream`, a negative upstream in parentheses."""
+    return f"{local} * ({upstream})" if upstream.startswith("-") else f"{local} * {upstream}"
+
+
+def _sum(parts: Any, num: Any) -> str:
+    text = num(parts[0].grad)
+    for part in parts[1:]:
+        shown = num(part.grad)
+        text += f" - {shown[1:]}" if shown.startswith("-") else f" + {shown}"
+    return text
+
+
+def render_plain(lines: list[Line]) -> str:
+    """The lines as plain text: the same bytes whatever the terminal."""
+    return "".join("".join(text for text, _ in line).rstrip() + "\n" for line in lines)
+
+
+def render_rich(lines: list[Line]) -> Any:
+    """The lines as one rich Text (user text is never read as markup)."""
+    from rich.text import Text
+
+    out = Text()
+    for line in lines:
+        for text, style in line:
+            out.append(text, style=style or None)
+        out.append("\n")
+    return out
+
+
+def explain_document(doc: Any) -> dict[str, Any]:
+    """The steps as data for `--json`; non-finite numbers are null with a note."""
+    from backprop.engine.explain import finite, symbolic
+
+    def operands(ops: Any) -> list[dict[str, Any]]:
+        return [{"var": op.var, "id": op.node, "value": op.value} for op in ops]
+
+    def parts(items: Any) -> list[dict[str, Any]]:
+        return [{"from": p.source, "var": p.var, "grad": finite(p.grad)} for p in items]
+
+    forward = []
+    for step in doc.forward:
+        item: dict[str, Any] = {"id": step.id, "op": step.op, "gate": step.gate, "text": step.text}
+        if step.formula:
+            item["inputs"] = list(step.inputs)
+            item["formula"] = symbolic(step.formula, step.symbols)
+            item["operands"] = operands(step.operands)
+        item["value"] = step.value
+        forward.append(item)
+    backward = []
+    for step in doc.backward:
+        sends = []
+        for send in step.sends:
+            entry: dict[str, Any] = {
+                "to": send.to,
+                "var": send.var,
+                "formula": symbolic(send.formula, step.symbols),
+                "local": finite(send.local),
+                "upstream": finite(send.upstream),
+                "grad": finite(send.grad),
+            }
+            sends.append(entry)
+        item = {
+            "step": step.step,
+            "id": step.id,
+            "op": step.op,
+            "gate": step.gate,
+            "text": step.text,
+            "upstream": finite(step.upstream),
+            "upstream_from": parts(step.parts),
+            "cached": operands(step.cached),
+            "sends": sends,
+        }
+        if step.notes:
+            item["notes"] = list(step.notes)
+        backward.append(item)
+    inputs = []
+    for entry in doc.inputs:
+        item = {"name": entry.name, "id": entry.id, "grad": finite(entry.grad)}
+        item["from"] = parts(entry.parts)
+        if entry.notes:
+            item["notes"] = list(entry.notes)
+        inputs.append(item)
+    return {
+        "expression": doc.source,
+        "at": doc.at,
+        "value": doc.value,
+        "output": doc.output,
+        "forward": forward,
+        "backward": backward,
+        "gradients": {entry.name: finite(entry.grad) for entry in doc.inputs},
+        "inputs": inputs,
+        "notes": [{"id": i, "text": text, "note": note} for i, text, note in doc.notes],
+    }
+
+
+def render_json(doc: Any) -> str:
+    """Strict JSON (no NaN or Infinity), floats in full, one step per line."""
+
+    def dumps(value: Any, indent: int | None = None) -> str:
+        return json.dumps(value, indent=indent, allow_nan=False, ensure_ascii=False)
+
+    parts = []
+    for key, value in explain_document(doc).items():
+        if isinstance(value, list):
+            body = ",\n".join("    " + dumps(entry) for entry in value)
+            parts.append(f"  {dumps(key)}: [\n{body}\n  ]" if value else f"  {dumps(key)}: []")
+        else:
+            parts.append(f"  {dumps(key)}: " + dumps(value, 2).replace("\n", "\n  "))
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
+@click.command("explain", epilog=EXPLAIN_EXAMPLES)
+@program_options
+@click.option(
+    "--json", "as_json", is_flag=True, help="Write the steps as one strict JSON document."
+)
+@click.option(
+    "--precision",
+    type=click.IntRange(1, 17),
+    metavar="DIGITS",
+    default=DEFAULT_PRECISION,
+    show_default=True,
+    help="Significant digits of the numbers in the text (JSON is always in full).",
+)
+@handle_errors
+def explain_command(
+    program: str | None,
+    path: str | None,
+    at: tuple[str, ...],
+    as_json: bool,
+    precision: int,
+    traceback: bool,
+    source_box: list[str | None],
+) -> int:
+    """Walk through PROGRAM's forward and backward passes, gate by gate.
+
+    Each gate of the backward pass says what it caches, its local derivative
+    (as a formula and as a number), the gradient from above, and what it sends
+    to each input, as the seed's perceptron walk-through does by hand.
+    """
+    from backprop.engine import evaluate
+    from backprop.engine.explain import explain
+
+    source, point = load(program, path, at, source_box)
+    doc = explain(evaluate(source, point, check=False))
+    if as_json:
+        click.echo(render_json(doc), nl=False)
+        return 0
+    lines = explain_lines(doc, precision)
+    if plain_output() or len(lines) > RICH_LINE_LIMIT:
+        click.echo(render_plain(lines), nl=False)
+    else:
+        from rich.console import Console
+
+        Console(highlight=False, emoji=False, markup=False, soft_wrap=True).print(
+            render_rich(lines), end=""
+        )
+    return 0
+
+
+cli.add_command(explain_command)

@@ -1,0 +1,458 @@
+"""The walk-through as data: each gate's forward step and backward step, seed-style.
+
+`explain(result)` turns an evaluated program into the steps a learner reads in
+the seed's perceptron: the forward pass gate by gate, then the backward pass
+from the output, where each gate takes the gradient from above (`upstream`),
+multiplies it by its local derivative and sends the product to each input; a
+node used more than once (a fan-out) adds up what it receives.
+
+Gates are named the way the seed names them (`gate_view`): a gate with one
+constant operand is named after it (`+1`, `*-1`, `1/x`, `x^2`), the others by
+their role (`add`, `multiply`, `exp`, `max`). Formulas are templates whose
+placeholders (`{x}`, `{a}`, `{b}`, `{c}` ...) stand for the gate's inputs:
+`symbolic` writes them with letters (`-1/x^2`), `worked` with the cached
+numbers (`-1/1.368^2`). Templates are written in the language itself (`^`,
+`log`), so a learner can type one back in, and a test evaluates them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from backprop.engine.api import NodeResult, Result
+from backprop.engine.gates import GATES, Gate
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A gate's forward template and one local-derivative template per input."""
+
+    forward: str
+    local: tuple[str, ...]
+
+
+# Unary gates read `{x}`, binary ones `{a}` and `{b}`. Variadic max/min are built
+# by `_extreme`. The numbers these templates produce are the engine's (gates.py):
+# a template is the words, never the arithmetic.
+FORMULAS: dict[str, Formula] = {
+    "add": Formula("{a} + {b}", ("1", "1")),
+    "sub": Formula("{a} - {b}", ("1", "-1")),
+    "mul": Formula("{a} * {b}", ("{b}", "{a}")),
+    "div": Formula("{a} / {b}", ("1/{b}", "-{a}/{b}^2")),
+    "neg": Formula("-{x}", ("-1",)),
+    "pos": Formula("+{x}", ("1",)),
+    "pow": Formula("{a}^{b}", ("{b}*{a}^({b} - 1)", "{a}^{b}*log({a})")),
+    "exp": Formula("exp({x})", ("exp({x})",)),
+    "log": Formula("log({x})", ("1/{x}",)),
+    "sqrt": Formula("sqrt({x})", ("1/(2*sqrt({x}))",)),
+    "sin": Formula("sin({x})", ("cos({x})",)),
+    "cos": Formula("cos({x})", ("-sin({x})",)),
+    "tan": Formula("tan({x})", ("1 + tan({x})^2",)),
+    "asin": Formula("asin({x})", ("1/sqrt(1 - {x}^2)",)),
+    "acos": Formula("acos({x})", ("-1/sqrt(1 - {x}^2)",)),
+    "atan": Formula("atan({x})", ("1/(1 + {x}^2)",)),
+    "sinh": Formula("sinh({x})", ("cosh({x})",)),
+    "cosh": Formula("cosh({x})", ("sinh({x})",)),
+    "tanh": Formula("tanh({x})", ("1 - tanh({x})^2",)),
+    "sigmoid": Formula("sigmoid({x})", ("sigmoid({x})*(1 - sigmoid({x}))",)),
+    "softplus": Formula("softplus({x})", ("sigmoid({x})",)),
+    "relu": Formula("relu({x})", ("1 if {x} > 0, else 0",)),
+    "abs": Formula("abs({x})", ("sign({x})",)),
+    "max": Formula("max(...)", ()),
+    "min": Formula("min(...)", ()),
+}  # fmt: skip
+
+# The gate's role in the backward pass, in one phrase (the seed: "the sum node
+# will distribute the gradients").
+HINTS: dict[str, str] = {
+    "add": "an add gate passes the gradient unchanged to each input",
+    "sub": "a subtract gate passes the gradient to a, and its negative to b",
+    "mul": "a multiply gate sends each input the other input times the gradient",
+    "neg": "negation flips the sign of the gradient",
+    "pos": "a unary plus passes the gradient unchanged",
+    "relu": "relu passes the gradient where its input is positive",
+    "max": "a max gate routes the whole gradient to its largest input",
+    "min": "a min gate routes the whole gradient to its smallest input",
+}
+
+# Formulas that are not expressions of the language (a test evaluates the others).
+NOT_IN_LANGUAGE = {"relu", "abs", "max", "min"}
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_SIMPLE_CONSTANT = re.compile(
+    r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[A-Za-z_][A-Za-z0-9_]*)"
+)
+SHORT_CONSTANT = 12  # a longer constant operand keeps the generic gate name
+
+
+def _safe_before(template: str, start: int) -> bool:
+    return start == 0 or template.endswith(("(", ", ", "if "), 0, start)
+
+
+def fill(template: str, words: Mapping[str, str]) -> str:
+    """Replace each `{name}` with `words[name]`; a negative one gets parentheses.
+
+    `{a} * {b}` with a = -3, b = -2 reads `-3 * (-2)`; `exp({x})` reads `exp(-1)`.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        word = words[match.group(1)]
+        if not word.startswith("-"):
+            return word
+        if _safe_before(template, match.start()) and not template.startswith("^", match.end()):
+            return word
+        return f"({word})"
+
+    return _PLACEHOLDER.sub(replace, template)
+
+
+def placeholders(template: str) -> list[str]:
+    """The names a template reads, in order of first use."""
+    return list(dict.fromkeys(_PLACEHOLDER.findall(template)))
+
+
+@dataclass(frozen=True)
+class Operand:
+    """One input of a gate as the gate sees it: its placeholder, node id and value."""
+
+    var: str
+    node: int
+    value: float
+
+
+@dataclass(frozen=True)
+class GateView:
+    """A gate as the walk-through names it.
+
+    `vars[k]` is the placeholder of input k; a constant operand that names the
+    gate (the 1 of `+1`) has its text in `symbols`, and `local[k]` is None for
+    it (a constant gets no gradient).
+    """
+
+    name: str
+    vars: tuple[str, ...]
+    symbols: dict[str, str]
+    forward: str
+    local: tuple[str | None, ...]
+    hint: str
+
+
+def _extreme(op: str, count: int) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
+    names = ("a", "b") if count == 2 else tuple(f"a{k + 1}" for k in range(count))
+    word = "largest" if op == "max" else "smallest"
+    forward = f"{op}(" + ", ".join(f"{{{n}}}" for n in names) + ")"
+    # No placeholders: "1 if 3 is the largest" would read oddly for a loser or a tie
+    # (the tie's 1/k is the engine's kink note); the cached inputs show the values.
+    local = tuple(f"1 if {n} is the {word}, else 0" for n in names)
+    return names, forward, local
+
+
+def _short(x: float) -> str:
+    """A constant's number as a learner would write it: 2 rather than 2.0."""
+    if x == int(x) and abs(x) < 1e15:
+        return str(int(x))
+    return repr(x)
+
+
+def constant_symbol(text: str, op: str) -> str | None:
+    """How a constant operand is written in a gate's name, or None to keep the name generic."""
+    if op == "const" or _SIMPLE_CONSTANT.fullmatch(text):
+        return text
+    if len(text) <= SHORT_CONSTANT and "…" not in text:
+        return f"({text})"
+    return None
+
+
+def _wrap(symbol: str) -> str:
+    return f"({symbol})" if symbol.startswith(("-", "+")) else symbol
+
+
+def gate_view(
+    op: str, operands: Sequence[tuple[str, str, bool]], values: Sequence[float] | None = None
+) -> GateView:
+    """Name a gate the seed's way from its operands' (op, text, is_constant).
+
+    `values` are the operands' values, needed only for `x^c` (to write c - 1).
+    """
+    label = GATES[op].label if op in GATES else op
+    formula = FORMULAS[op]
+    if op in ("max", "min"):
+        names, forward, local = _extreme(op, len(operands))
+        return GateView(op, names, {}, forward, local, HINTS.get(op, ""))
+    names = ("x",) if len(operands) == 1 else ("a", "b")
+    generic = GateView(label, names, {}, formula.forward, formula.local, HINTS.get(op, ""))
+    if len(operands) != 2:
+        return generic
+    constant = [k for k, (_, _, is_constant) in enumerate(operands) if is_constant]
+    if len(constant) != 1:
+        return generic
+    (p,) = constant
+    q = 1 - p
+    symbol = constant_symbol(operands[p][1], operands[p][0])
+    if symbol is None:
+        return generic
+    # Rename: the variable operand becomes x, the constant becomes c.
+    rename = {names[q]: "{x}", names[p]: "{c}"}
+
+    def renamed(template: str) -> str:
+        return _PLACEHOLDER.sub(lambda m: rename[m.group(1)], template)
+
+    vars_ = ("c", "x") if p == 0 else ("x", "c")
+    symbols = {"c": symbol}
+    local: list[str | None] = [None, None]
+    local[q] = renamed(formula.local[q])
+    name, hint = label, HINTS.get(op, "")
+    c = _wrap(symbol)
+    if op == "add":
+        name, hint = f"+{c}", "adding a constant does not change the gradient"
+    elif op == "sub" and p == 1:
+        name, hint = f"x-{c}", "subtracting a constant does not change the gradient"
+    elif op == "sub":
+        name, hint = f"{symbol}-x", "subtracting from a constant flips the sign of the gradient"
+    elif op == "mul":
+        name, hint = f"*{symbol}", "multiplying by a constant scales the gradient by it"
+    elif op == "div" and p == 1:
+        name, hint = f"/{symbol}", "dividing by a constant scales the gradient by its inverse"
+    elif op == "div":
+        name = f"{symbol}/x"
+    elif op == "pow" and p == 1:
+        name = f"x^{symbol}"
+        if values is not None:
+            # PyTorch's pow_backward: c * x^(c-1); written out, c - 1 is a number.
+            less = _short(values[p] - 1.0)
+            symbols["c1"] = less
+            local[q] = "{c}*{x}" if less == "1" else "{c}*{x}^{c1}"
+    elif op == "pow":
+        name = f"{c}^x"
+    return GateView(name, vars_, symbols, renamed(formula.forward), tuple(local), hint)
+
+
+# --- the steps ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Part:
+    """A gradient received from gate `source` through its input `var`."""
+
+    source: int
+    var: str
+    grad: float
+
+
+@dataclass(frozen=True)
+class Send:
+    """What a gate sends to one input: local derivative times upstream gradient."""
+
+    to: int
+    var: str
+    formula: str  # template of the local derivative
+    local: float
+    upstream: float
+    grad: float  # local * upstream
+
+
+@dataclass(frozen=True)
+class ForwardStep:
+    """One node of the forward pass: a gate computes its value from its operands."""
+
+    id: int
+    op: str
+    gate: str  # "input", "constant", or the seed-style gate name
+    text: str
+    inputs: tuple[int, ...]
+    formula: str  # template; "" for inputs and constants
+    operands: tuple[Operand, ...]
+    symbols: dict[str, str]
+    value: float
+
+
+@dataclass(frozen=True)
+class BackwardStep:
+    """One gate of the backward pass, from the output towards the inputs."""
+
+    step: int
+    id: int
+    op: str
+    gate: str
+    text: str
+    hint: str
+    upstream: float
+    parts: tuple[Part, ...]  # what the upstream gradient adds up from (more than one: fan-out)
+    cached: tuple[Operand, ...]  # the inputs the local derivatives read
+    symbols: dict[str, str]
+    sends: tuple[Send, ...]
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class InputGradient:
+    """The gradient an input ends with, and the parts it adds up from."""
+
+    name: str
+    id: int
+    grad: float | None
+    parts: tuple[Part, ...]
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The walk-through of one evaluated program."""
+
+    source: str
+    at: dict[str, float]
+    value: float
+    output: int
+    forward: tuple[ForwardStep, ...]
+    backward: tuple[BackwardStep, ...]
+    inputs: tuple[InputGradient, ...]
+    notes: tuple[tuple[int, str, str], ...]  # (node id, text, note) in node order
+
+
+def symbolic(template: str, symbols: Mapping[str, str]) -> str:
+    """A template with letters for the inputs and constants as written: `-1/x^2`."""
+    words = {name: symbols.get(name, name) for name in placeholders(template)}
+    return fill(template, words)
+
+
+def worked(
+    template: str,
+    operands: Sequence[Operand],
+    symbols: Mapping[str, str],
+    number: Callable[[float], str],
+) -> str:
+    """A template with the cached numbers written in: `-1/1.368^2`."""
+    words = dict(symbols)
+    for operand in operands:
+        words.setdefault(operand.var, number(operand.value))
+    return fill(template, words)
+
+
+def _view(nodes: Sequence[NodeResult], node: NodeResult, constant: Sequence[bool]) -> GateView:
+    operands = [(nodes[j].op, nodes[j].text, constant[j]) for j in node.inputs]
+    return gate_view(node.op, operands, [nodes[j].value for j in node.inputs])
+
+
+def _reaches_output(result: Result) -> list[bool]:
+    nodes = result.nodes
+    reaches = [False] * len(nodes)
+    reaches[result.output] = True
+    for i in range(result.output, -1, -1):
+        if reaches[i]:
+            for j in nodes[i].inputs:
+                reaches[j] = True
+    return reaches
+
+
+def explain(result: Result, gates: Mapping[str, Gate] = GATES) -> Explanation:
+    """The forward and backward steps of an evaluated program (no recursion, linear)."""
+    nodes = result.nodes
+    constant = [node.grad is None for node in nodes]
+    reaches = _reaches_output(result)
+    views: list[GateView | None] = [
+        _view(nodes, node, constant) if node.inputs else None for node in nodes
+    ]
+
+    # 1. Forward: every node in evaluation order.
+    forward = []
+    for node, view in zip(nodes, views):
+        if view is None:
+            gate = "input" if node.op == "var" else "constant"
+            forward.append(
+                ForwardStep(node.id, node.op, gate, node.text, (), "", (), {}, node.value)
+            )
+            continue
+        operands = tuple(
+            Operand(var, j, nodes[j].value)
+            for var, j in zip(view.vars, node.inputs)
+            if var not in view.symbols
+        )
+        forward.append(
+            ForwardStep(
+                node.id,
+                node.op,
+                view.name,
+                node.text,
+                node.inputs,
+                view.forward,
+                operands,
+                view.symbols,
+                node.value,
+            )
+        )
+
+    # 2. Backward: the same reverse loop as passes.backward, in the same order,
+    #    so that the sums below are the engine's gradients bit for bit.
+    grads = [0.0] * len(nodes)
+    grads[result.output] = 1.0
+    parts: list[list[Part]] = [[] for _ in nodes]
+    backward = []
+    for i in range(result.output, -1, -1):
+        node, view = nodes[i], views[i]
+        if view is None or constant[i] or not reaches[i]:
+            continue
+        upstream = grads[i]
+        args = [nodes[j].value for j in node.inputs]
+        locals_ = gates[node.op].local(*args, node.value)
+        sends = []
+        for k, j in enumerate(node.inputs):
+            grad = upstream * locals_[k]
+            grads[j] += grad
+            template = view.local[k]
+            if constant[j] or template is None:
+                continue
+            parts[j].append(Part(i, view.vars[k], grad))
+            sends.append(Send(j, view.vars[k], template, locals_[k], upstream, grad))
+        read = {name for send in sends for name in placeholders(send.formula)}
+        if node.op in ("max", "min"):
+            read = set(view.vars)  # the values decide which input is the winner
+        cached = tuple(
+            Operand(var, j, nodes[j].value)
+            for var, j in zip(view.vars, node.inputs)
+            if var in read and var not in view.symbols
+        )
+        backward.append(
+            BackwardStep(
+                len(backward) + 1,
+                i,
+                node.op,
+                view.name,
+                node.text,
+                view.hint,
+                upstream,
+                tuple(parts[i]),
+                cached,
+                view.symbols,
+                tuple(sends),
+                node.notes,
+            )
+        )
+
+    inputs = tuple(
+        InputGradient(nodes[j].text, j, nodes[j].grad, tuple(parts[j]), nodes[j].notes)
+        for j in (node.id for node in nodes if node.op == "var")
+    )
+    notes = tuple((node.id, node.text, note) for node in nodes for note in node.notes)
+    return Explanation(
+        result.source,
+        dict(result.at),
+        result.value,
+        result.output,
+        tuple(forward),
+        tuple(backward),
+        inputs,
+        notes,
+    )
+
+
+def finite(x: float | None) -> float | None:
+    """The number for strict JSON: None where it is infinite or undefined."""
+    return x if x is not None and math.isfinite(x) else None
+
+
+def nonfinite_word(x: float) -> str:
+    """`+inf`, `-inf` or `nan` for a number that JSON cannot carry."""
+    return "nan" if math.isnan(x) else ("+inf" if x > 0 else "-inf")
