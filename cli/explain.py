@@ -109,9 +109,9 @@ def explain_lines(doc: Any, precision: int | None = DEFAULT_PRECISION) -> list[L
     if precision is not None:
         w.line(
             ("Numbers  ", "bold"),
-            f"rounded to {precision} significant digits, worked on the full numbers "
-            "(--precision changes this; --json has every digit)",
+            f"rounded to {precision} significant digits; each step is worked on the full numbers",
         )
+        w.line("         (--precision changes the digits; --json has every digit)")
     w.blank()
 
     # 1. Forward pass.

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from backprop.cli.explain import DEFAULT_PRECISION, number
 from backprop.cli.main import cli, handle_errors, load, plain_output, program_options
 from backprop.parser import BackpropError
 
+DEFAULT_PRECISION = 4  # as explain's
 LABEL_WIDTH = 40  # a node's sub-expression in a drawing
 TEXT_MAX_ROWS = 1_000  # past these a text tree is no longer readable
 TEXT_MAX_DEPTH = 60
@@ -40,11 +40,20 @@ Examples:
 """
 
 
+def number(x: float, precision: int | None) -> str:
+    """Numbers as `backprop explain` writes them (imported late: main imports both)."""
+    from backprop.cli.explain import number as explain_number
+
+    return explain_number(x, precision)
+
+
 def _shorten(text: str, width: int = LABEL_WIDTH) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _printable(text: str) -> str:
+    if text.isprintable():
+        return text
     return "".join(c if c.isprintable() else "\ufffd" for c in text)
 
 
@@ -92,11 +101,12 @@ _DOT_ESCAPES = {
     ">": "\\>",
     "|": "\\|",
 }
+_DOT_TABLE = str.maketrans(_DOT_ESCAPES)
 
 
 def dot_string(lines: list[str]) -> str:
     """A quoted DOT label: quotes, backslashes and record characters escaped, lines joined."""
-    escaped = ("".join(_DOT_ESCAPES.get(c, c) for c in _printable(line)) for line in lines)
+    escaped = (_printable(line).translate(_DOT_TABLE) for line in lines)
     return '"' + "\\n".join(escaped) + '"'
 
 
@@ -138,11 +148,12 @@ def render_dot(drawing: Any, precision: int | None = DEFAULT_PRECISION) -> str:
 # --- Mermaid --------------------------------------------------------------------
 
 _MERMAID_CODES = {c: f"#{ord(c)};" for c in '"#&<>|{}\\`'}
+_MERMAID_TABLE = str.maketrans(_MERMAID_CODES)
 
 
 def mermaid_string(lines: list[str]) -> str:
     """A quoted Mermaid label: special characters as entity codes (#34; ...), lines joined."""
-    escaped = ("".join(_MERMAID_CODES.get(c, c) for c in _printable(line)) for line in lines)
+    escaped = (_printable(line).translate(_MERMAID_TABLE) for line in lines)
     return '"' + "<br>".join(escaped) + '"'
 
 
@@ -253,18 +264,28 @@ def check_text_size(drawing: Any) -> None:
 # --- pictures -------------------------------------------------------------------
 
 
-def render_file(dot_text: str, path: str, node_count: int) -> int:
-    """Render DOT through Graphviz's `dot` into `path` (.svg or .png); its size in bytes."""
-    ext = os.path.splitext(path)[1].lower()
-    kind = RENDER_FORMATS.get(ext)
+def picture_kind(path: str) -> str:
+    """Graphviz's output format for a file name: svg or png."""
+    kind = RENDER_FORMATS.get(os.path.splitext(path)[1].lower())
     if kind is None:
         raise click.UsageError(f"-o needs a file name ending in .svg or .png, got {path!r}")
-    if node_count > RENDER_MAX_NODES:
+    return kind
+
+
+def check_picture_size(drawing: Any) -> None:
+    """Refuse a picture too large to be of use, and say what to use instead."""
+    count = len(drawing.nodes)
+    if count > RENDER_MAX_NODES:
         raise BackpropError(
-            f"the graph has {node_count} nodes, too many for a useful picture (-o draws up "
+            f"the graph has {count} nodes, too many for a useful picture (-o draws up "
             f"to {RENDER_MAX_NODES}): use --format dot and lay it out yourself, for example "
             "with `sfdp -Tsvg`"
         )
+
+
+def render_file(dot_text: str, path: str) -> int:
+    """Render DOT through Graphviz's `dot` into `path` (.svg or .png); its size in bytes."""
+    kind = picture_kind(path)
     program = shutil.which("dot")
     if program is None:
         raise BackpropError(
@@ -306,20 +327,29 @@ def render_file(dot_text: str, path: str, node_count: int) -> int:
 # --- the command ------------------------------------------------------------------
 
 
-def _drawing(source: str, point: dict[str, float]) -> Any:
-    """The evaluated drawing when there is a point (or no input), else the structure alone."""
+def _drawing(source: str, point: dict[str, float], check: Callable[[Any], None]) -> Any:
+    """The evaluated drawing when there is a point (or no input), else the structure alone.
+
+    `check` sees the structure first, so that a graph too large for the
+    chosen format is refused before it is evaluated.
+    """
     from backprop.engine import draw, evaluate
+    from backprop.engine.build import build_graph
     from backprop.engine.explain import explain
+    from backprop.parser import parse
 
-    if not point:
-        from backprop.engine.build import build_graph
-        from backprop.parser import parse
-
-        graph = build_graph(parse(source))
-        if graph.inputs:
-            return draw.from_graph(graph)
+    graph = build_graph(parse(source))
+    if check is not _no_check or not point:
+        structure = draw.from_graph(graph)
+        check(structure)
+        if not point and graph.inputs:
+            return structure
     result = evaluate(source, point, check=False)
     return draw.from_explanation(result, explain(result))
+
+
+def _no_check(drawing: Any) -> None:
+    pass
 
 
 @click.command("graph", epilog=GRAPH_EXAMPLES)
@@ -365,10 +395,16 @@ def graph_command(
         raise click.UsageError(
             f"-o draws through Graphviz from DOT; --format {fmt} cannot go with it"
         )
-    source, point = load(program, path, at, source_box)
-    drawing = _drawing(source, point)
     if output is not None:
-        size = render_file(render_dot(drawing, precision), output, len(drawing.nodes))
+        picture_kind(output)
+    source, point = load(program, path, at, source_box)
+    if output is not None:
+        check = check_picture_size
+    else:
+        check = check_text_size if fmt in (None, "text") else _no_check
+    drawing = _drawing(source, point, check)
+    if output is not None:
+        size = render_file(render_dot(drawing, precision), output)
         click.echo(
             f"wrote {output}: {len(drawing.nodes)} nodes, {len(drawing.edges)} edges, {size} bytes",
             err=True,
@@ -386,7 +422,6 @@ def graph_command(
             )
         click.echo(render_mermaid(drawing, precision), nl=False)
         return 0
-    check_text_size(drawing)
     plain = plain_output()
     lines = tree_lines(drawing, precision, unicode=not plain)
     if plain:

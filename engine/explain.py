@@ -406,6 +406,13 @@ def explain(result: Result, gates: Mapping[str, Gate] = GATES) -> Explanation:
                 continue
             parts[j].append(Part(i, view.vars[k], grad))
             sends.append(Send(j, view.vars[k], template, locals_[k], upstream, grad))
+        notes = list(node.notes)
+        for send in sends:
+            # Strict JSON writes these as null: say what they are.
+            if not math.isfinite(send.local):
+                notes.append(f"the local derivative d/d{send.var} is {nonfinite_word(send.local)}")
+            elif not math.isfinite(send.grad):
+                notes.append(f"the gradient sent to {send.var} is {nonfinite_word(send.grad)}")
         read = {name for send in sends for name in placeholders(send.formula)}
         if node.op in ("max", "min"):
             read = set(view.vars)  # the values decide which input is the winner
@@ -427,7 +434,7 @@ def explain(result: Result, gates: Mapping[str, Gate] = GATES) -> Explanation:
                 cached,
                 view.symbols,
                 tuple(sends),
-                node.notes,
+                tuple(notes),
             )
         )
 

@@ -178,6 +178,11 @@ SCENARIOS = [
     ),
 ]
 
+# explain and graph list their scenarios in tests/learning_scenarios.py (plain data).
+from learning_scenarios import LEARNING_SCENARIOS  # noqa: E402
+
+SCENARIOS += [Scenario(**fields) for fields in LEARNING_SCENARIOS]
+
 
 def render_golden(scenario: Scenario, stdout: str, stderr: str, exit_code: int) -> str:
     """The golden file's text for one scenario and what it printed."""
