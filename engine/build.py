@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 from backprop.engine.graph import Graph, Node
+from backprop.parser.errors import ParseError
+from backprop.parser.lang import MAX_NODES
 from backprop.parser.tree import (
     BINARY_GATES,
     UNARY_GATES,
@@ -75,6 +77,12 @@ def build_graph(program: Program) -> Graph:
         for expr in order:
             ids[id(expr)] = _add(expr, nodes, env, ids)
         output = ids[id(order[-1])]
+        if len(nodes) > MAX_NODES:
+            raise ParseError(
+                f"the program is too large: over {MAX_NODES:,} nodes "
+                "(inputs, constants, operators and calls)",
+                order[-1].span,
+            )
         if target is not None:
             env[target] = output
         ids.clear()

@@ -18,7 +18,7 @@ import gc
 from dataclasses import dataclass
 
 from backprop.parser.errors import ParseError, Span
-from backprop.parser.lang import FUNCTIONS, MAX_DEPTH, closest_function
+from backprop.parser.lang import FUNCTIONS, MAX_DEPTH, MAX_STATEMENTS, closest_function
 from backprop.parser.lexer import Token, to_float, tokenize
 from backprop.parser.tree import Assign, Binary, Call, Expr, Name, Num, Program, Unary
 
@@ -83,6 +83,10 @@ class _Parser:
                 self.pos += 1
             if self.peek().kind == "end":
                 break
+            if len(statements) == MAX_STATEMENTS:
+                raise ParseError(
+                    f"too many statements (the limit is {MAX_STATEMENTS:,})", self.peek().span
+                )
             statements.append(self.statement())
             token = self.peek()
             if token.kind not in ("newline", "end"):
@@ -145,7 +149,7 @@ class _Parser:
 
     def operand(self, token: Token, operands: list[_Operand], frames: list[_Frame]) -> bool:
         """Read one token in operand position; True while an operand is still wanted."""
-        if len(frames) >= MAX_DEPTH:
+        if len(frames) > MAX_DEPTH:
             raise ParseError(
                 f"expression is nested too deeply (the limit is {MAX_DEPTH:,} levels)", token.span
             )
