@@ -180,8 +180,8 @@ def gate_view(
     label = GATES[op].label if op in GATES else op
     formula = FORMULAS[op]
     if op in ("max", "min"):
-        names, forward, local = _extreme(op, len(operands))
-        return GateView(op, names, {}, forward, local, HINTS.get(op, ""))
+        names, forward, extreme = _extreme(op, len(operands))
+        return GateView(op, names, {}, forward, extreme, HINTS.get(op, ""))
     names = ("x",) if len(operands) == 1 else ("a", "b")
     generic = GateView(label, names, {}, formula.forward, formula.local, HINTS.get(op, ""))
     if len(operands) != 2:
@@ -389,7 +389,7 @@ def explain(result: Result, gates: Mapping[str, Gate] = GATES) -> Explanation:
     grads = [0.0] * len(nodes)
     grads[result.output] = 1.0
     parts: list[list[Part]] = [[] for _ in nodes]
-    backward = []
+    backward: list[BackwardStep] = []
     for i in range(result.output, -1, -1):
         node, view = nodes[i], views[i]
         if view is None or constant[i] or not reaches[i]:
@@ -442,7 +442,7 @@ def explain(result: Result, gates: Mapping[str, Gate] = GATES) -> Explanation:
         InputGradient(nodes[j].text, j, nodes[j].grad, tuple(parts[j]), nodes[j].notes)
         for j in (node.id for node in nodes if node.op == "var")
     )
-    notes = tuple((node.id, node.text, note) for node in nodes for note in node.notes)
+    every_note = tuple((node.id, node.text, note) for node in nodes for note in node.notes)
     return Explanation(
         result.source,
         dict(result.at),
@@ -451,7 +451,7 @@ def explain(result: Result, gates: Mapping[str, Gate] = GATES) -> Explanation:
         tuple(forward),
         tuple(backward),
         inputs,
-        notes,
+        every_note,
     )
 
 
