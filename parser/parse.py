@@ -77,7 +77,7 @@ class _Parser:
         return f"column {col}" if line == 1 else f"line {line}, column {col}"
 
     def program(self) -> Program:
-        statements = []
+        statements: list[Assign | Expr] = []
         while True:
             while self.peek().kind == "newline":
                 self.pos += 1
