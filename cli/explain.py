@@ -12,7 +12,14 @@ import json
 from typing import Any
 
 import click
-from backprop.cli.main import cli, handle_errors, load, plain_output, program_options
+from backprop.cli.main import (
+    ProgramCommand,
+    cli,
+    handle_errors,
+    load,
+    plain_output,
+    program_options,
+)
 
 DEFAULT_PRECISION = 4
 TARGET_WIDTH = 40  # a node's sub-expression, where it names a gradient's destination
@@ -339,7 +346,7 @@ def render_json(doc: Any) -> str:
     return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
-@click.command("explain", epilog=EXPLAIN_EXAMPLES)
+@click.command("explain", cls=ProgramCommand, epilog=EXPLAIN_EXAMPLES)
 @program_options
 @click.option(
     "--json", "as_json", is_flag=True, help="Write the steps as one strict JSON document."

@@ -16,7 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from backprop.cli.main import cli, handle_errors, load, plain_output, program_options
+from backprop.cli.main import (
+    ProgramCommand,
+    cli,
+    handle_errors,
+    load,
+    plain_output,
+    program_options,
+)
 from backprop.parser import BackpropError
 
 DEFAULT_PRECISION = 4  # as explain's
@@ -352,7 +359,7 @@ def _no_check(drawing: Any) -> None:
     pass
 
 
-@click.command("graph", epilog=GRAPH_EXAMPLES)
+@click.command("graph", cls=ProgramCommand, epilog=GRAPH_EXAMPLES)
 @program_options
 @click.option(
     "--format",
