@@ -39,7 +39,7 @@ def _cells(node: NodeResult, precision: int | None) -> tuple[str, ...]:
         fmt(node.value, precision),
         fmt(node.grad, precision),
         fmt(node.sympy_grad, precision),
-        node.verdict or "",
+        (node.verdict or "") + (" (local)" if node.check == "local" else ""),
     )
 
 
@@ -67,6 +67,12 @@ def _footer(result: Result, precision: int | None) -> list[str]:
         lines.append("notes")
         for node, note in notes:
             lines.append(f"  node {node.id} ({node.text}): {note}")
+    gate_by_gate = [n for n in result.nodes if n.check == "local" and n.verdict == "ok"]
+    if gate_by_gate:
+        reasons = sorted({n.reason.removeprefix("checked gate by gate: ") for n in gate_by_gate})
+        lines.append(
+            f"checked gate by gate (local): {len(gate_by_gate)} node(s): {'; '.join(reasons)}"
+        )
     unchecked = [n for n in result.nodes if n.verdict == "not checked"]
     if unchecked:
         reasons = sorted({n.reason for n in unchecked})
@@ -139,6 +145,8 @@ def result_document(result: Result) -> dict[str, Any]:
         if node.verdict is not None:
             item["sympy_grad"] = number(node.sympy_grad)
             item["verdict"] = node.verdict
+            if node.check is not None:
+                item["check"] = node.check
             if node.reason:
                 item["reason"] = node.reason
         if node.notes:

@@ -31,6 +31,7 @@ class NodeResult:
     sympy_grad: float | None = None
     verdict: str | None = None  # None where unchecked by choice or no gradient
     reason: str = ""
+    check: str | None = None  # the kind of check behind the verdict: "adjoint" or "local"
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,7 @@ def evaluate(
                 c.sympy_grad if c else None,
                 c.verdict if c else None,
                 c.reason if c else "",
+                c.kind if c else None,
             )
         )
     gradients = {name: grads[i] for name, i in graph.inputs.items()}

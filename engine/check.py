@@ -1,52 +1,71 @@
-"""The SymPy cross-check: a second opinion on every node's gradient.
+"""The SymPy cross-check: a second opinion on every node's gradient, of two kinds.
 
-SymPy expressions are built from our graph (never from the program text),
-one per node, over real symbols of our own naming. The gradient of the output
-with respect to node k is checked by replacing node k with a fresh symbol t,
-rebuilding what depends on it, differentiating the output by t and
-evaluating at the point (with t = node k's value). This is independent of
-our backward pass: no adjoint is shared.
+adjoint  SymPy differentiates the whole program: the gradient of the output
+         with respect to node k is found by replacing node k with a fresh
+         symbol t, rebuilding what depends on it, differentiating the output
+         by t and evaluating at the point in exact arithmetic. Independent of
+         our backward pass, but quadratic in the graph and recursive (PITFALLS:
+         SymPy's diff overflows the recursion limit on ~40 nested tanh steps).
 
-SymPy is slow and recursive (PITFALLS: diff overflows the recursion limit on
-a chain of ~40 tanh steps), so the check works inside a time budget, checks
-the inputs first, and reports what it could not check, per node, with the
-reason; never a crash and never a mismatch.
+local    Linear in the graph: each gate's value and local derivatives are
+         SymPy's derivatives of the gate's own SymPy counterpart, evaluated
+         at the node's computed input values (in 113-bit arithmetic), and the
+         chain rule is run again with them. Our gradient must agree within a
+         rounding bound carried along (each product and sum is within eps).
+         It checks every gate rule and the backward pass, at the values the
+         forward pass computed.
+
+Every node first gets the local check, then, on graphs small enough, the
+adjoint check, inputs first, inside the time budget; a node keeps the best
+check it got. Where the adjoint check disagrees but the local one agrees, the
+difference is float rounding in the forward values (an ill-conditioned
+program): verdict "n/a", with SymPy's exact number in the reason. What the
+budget does not reach is "not checked" with the reason; never a crash and
+never a mismatch.
 """
 
 from __future__ import annotations
 
 import math
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from backprop.engine.gates import GATES, Gate
 from backprop.engine.graph import Graph
+from backprop.engine.passes import depends_on_inputs, live_nodes
 
 REL_TOL = 1e-9
 ABS_TOL = 1e-12
-# Above this many nodes that carry a gradient, only the inputs are checked;
-# above EXPRESSION_LIMIT nodes, SymPy is not asked at all.
+EPS = sys.float_info.epsilon
+# The adjoint check: on graphs with more than PER_NODE_LIMIT gradients it
+# covers the inputs only; past EXPRESSION_LIMIT nodes SymPy is not asked for
+# whole-program derivatives at all. The local check covers every node.
 PER_NODE_LIMIT = 200
 EXPRESSION_LIMIT = 2_000
 DEFAULT_SECONDS = 5.0
+PRECISION_BITS = 113  # the local check's arithmetic: quadruple precision
 
 
 @dataclass(frozen=True)
 class NodeCheck:
-    """SymPy's gradient for one node and the verdict.
+    """SymPy's gradient for one node, the verdict, and the kind of check that gave it.
 
-    verdict: "ok", "mismatch", "n/a" (a non-differentiable point or a
-    non-finite gradient: not comparable), "not checked" (with the reason).
+    verdict: "ok", "mismatch", "n/a" (a non-differentiable point, a
+    non-finite gradient, or a difference that float rounding explains: not
+    comparable), "not checked" (with the reason). kind: "adjoint", "local",
+    or None where nothing was compared.
     """
 
     sympy_grad: float | None
     verdict: str
     reason: str = ""
+    kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,7 +74,7 @@ class CheckOutcome:
 
     nodes: tuple[NodeCheck | None, ...]
     status: str  # "ok", "mismatch", "partial", "not checked"
-    scope: str  # "all nodes", "inputs"
+    scope: str  # "all nodes", "inputs", "none"
     message: str
 
 
@@ -98,7 +117,7 @@ def _to_float(sp: Any, value: Any) -> float:
 
 
 def compare(ours: float, theirs: float) -> str:
-    """ok, mismatch or n/a (ours is not finite and SymPy's differs)."""
+    """ok, mismatch or n/a (ours is not finite and SymPy's differs, or SymPy's is nan)."""
     if math.isfinite(ours) and math.isfinite(theirs):
         close = math.isclose(ours, theirs, rel_tol=REL_TOL, abs_tol=ABS_TOL)
         return "ok" if close else "mismatch"
@@ -114,102 +133,277 @@ def compare(ours: float, theirs: float) -> str:
     return "n/a" if not math.isfinite(ours) else "mismatch"
 
 
-def cross_check(
+# --- the local check: SymPy's derivative of each gate, evaluated with mpmath ----------
+
+
+class _Unsupported(Exception):
+    """A SymPy expression the small evaluator below does not know."""
+
+
+@dataclass
+class _Rule:
+    """A gate's SymPy value and local derivatives, compiled for fast evaluation."""
+
+    value: Any
+    locals: list[Any]
+
+
+@dataclass
+class _Evaluator:
+    """Evaluates a gate's SymPy expressions at float inputs in 113-bit arithmetic.
+
+    SymPy's own substitution and evalf take about a millisecond per node; a
+    compiled expression (nested tuples of mpmath operations) takes tens of
+    microseconds, which is what makes the check linear in practice too.
+    Nothing here reads program text: the expressions come from the gate table.
+    """
+
+    sp: Any
+    ctx: Any
+    rules: dict[tuple[str, int], _Rule | None] = field(default_factory=dict)
+
+    def rule(self, gate: Gate, arity: int) -> _Rule | None:
+        key = (gate.name, arity)
+        if key not in self.rules:
+            sp = self.sp
+            symbols = [sp.Symbol(f"a{k}", real=True) for k in range(arity)]
+            expr = gate.sympy(sp, *symbols)
+            try:
+                compiled = _Rule(
+                    self.compile(expr, symbols),
+                    [self.compile(sp.diff(expr, s), symbols) for s in symbols],
+                )
+            except _Unsupported:
+                compiled = None
+            self.rules[key] = compiled
+        return self.rules[key]
+
+    def compile(self, expr: Any, symbols: list[Any]) -> Any:
+        sp, ctx = self.sp, self.ctx
+        if expr in symbols:
+            return ("arg", symbols.index(expr))
+        if expr is sp.pi:
+            return ("num", ctx.pi)
+        if expr is sp.E:
+            return ("num", ctx.e)
+        if expr.is_Integer:
+            return ("num", ctx.mpf(int(expr)))
+        if expr.is_Rational:
+            return ("num", ctx.mpf(int(expr.p)) / int(expr.q))
+        if expr.is_Float:
+            return ("num", ctx.make_mpf(expr._mpf_))
+        kids = [self.compile(arg, symbols) for arg in expr.args]
+        if expr.is_Add:
+            return ("add", kids)
+        if expr.is_Mul:
+            return ("mul", kids)
+        if expr.is_Pow:
+            return ("pow", kids)
+        if isinstance(expr, sp.Heaviside):
+            return ("heaviside", kids)
+        if isinstance(expr, (sp.Max, sp.Min)):
+            return ("max" if isinstance(expr, sp.Max) else "min", kids)
+        name = _MPMATH_FUNCTIONS.get(type(expr).__name__)
+        if name is None or len(kids) != 1:
+            raise _Unsupported(type(expr).__name__)
+        return ("fn", getattr(ctx, name), kids)
+
+    def run(self, code: Any, args: Sequence[Any]) -> Any:
+        """The value of compiled `code` at `args`; inf for a division by zero."""
+        try:
+            return self._run(code, args)
+        except ZeroDivisionError:
+            return self.ctx.inf
+        except (ValueError, OverflowError):
+            return self.ctx.nan
+
+    def _run(self, code: Any, args: Sequence[Any]) -> Any:
+        kind = code[0]
+        if kind == "arg":
+            return args[code[1]]
+        if kind == "num":
+            return code[1]
+        values = [self._run(kid, args) for kid in code[-1]]
+        ctx = self.ctx
+        if kind == "add":
+            return ctx.fsum(values)
+        if kind == "mul":
+            return ctx.fprod(values)
+        if kind == "pow":
+            return ctx.power(values[0], values[1])
+        if kind == "fn":
+            return code[1](values[0])
+        if kind == "heaviside":
+            x = values[0]
+            half = values[1] if len(values) > 1 else ctx.mpf(0.5)
+            return ctx.one if x > 0 else ctx.zero if x < 0 else half
+        return max(values) if kind == "max" else min(values)
+
+    def real(self, x: Any) -> Any:
+        """A real mpf: a complex result with a non-negligible imaginary part is nan."""
+        ctx = self.ctx
+        if isinstance(x, ctx.mpc):
+            if abs(x.imag) > ctx.mpf(ABS_TOL) * max(1, abs(x.real)):
+                return ctx.nan
+            return x.real
+        return x
+
+
+_MPMATH_FUNCTIONS = {
+    "exp": "exp",
+    "log": "ln",
+    "sin": "sin",
+    "cos": "cos",
+    "tan": "tan",
+    "asin": "asin",
+    "acos": "acos",
+    "atan": "atan",
+    "sinh": "sinh",
+    "cosh": "cosh",
+    "tanh": "tanh",
+    "Abs": "fabs",
+    "sign": "sign",
+}
+
+
+@dataclass
+class _Local:
+    """The local check's findings, filled in as far as the budget allows."""
+
+    results: dict[int, NodeCheck] = field(default_factory=dict)
+    bad_values: dict[int, str] = field(default_factory=dict)  # node -> what is wrong
+
+
+def _fmt(x: float) -> str:
+    return repr(float(x))
+
+
+def _local_pass(
+    evaluator: _Evaluator,
     graph: Graph,
     values: Sequence[float],
     grads: Sequence[float | None],
-    kinked: Sequence[bool],
-    seconds: float = DEFAULT_SECONDS,
-    gates: Mapping[str, Gate] = GATES,
-) -> CheckOutcome:
-    """Check each node's gradient against SymPy's within `seconds`.
+    gates: Mapping[str, Gate],
+    found: _Local,
+) -> None:
+    """Check every gate's value and local derivatives, and rerun the chain rule.
 
-    `kinked[i]` is true where node i's gradient passes through a gate at a
-    non-differentiable point: those nodes get "n/a", whatever SymPy says.
+    One reverse sweep from the output. When the sweep reaches node i, every
+    consumer of i is done, so SymPy's gradient of node i (`ref`) and the
+    bound on our rounding (`bound`) are final: node i gets its verdict, then
+    passes ref[i] times SymPy's local derivatives to its inputs.
+
+    The bound, for node j with consumers i (our gradient g_i, SymPy's local
+    derivative D_ij, our float local derivative's allowance t_ij):
+
+        bound_j = sum_i  bound_i*|D_ij| + |g_i|*t_ij + 2*(m_j+1)*eps*|g_i*D_ij|
+
+    with m_j the number of consumers (the products and sums rounded on the
+    way), and t_ij = 8*eps*(|D_ij| + |value_i|) plus how much D_ij moves when
+    the inputs move by 4 eps (formulas such as 1 - out**2 lose digits).
     """
+    ctx = evaluator.ctx
     nodes = graph.nodes
-    carriers = [i for i, g in enumerate(grads) if g is not None]
-    results: list[NodeCheck | None] = [None] * len(nodes)
-    if len(nodes) > EXPRESSION_LIMIT:
-        reason = (
-            f"the graph has {len(nodes):,} nodes, "
-            f"over the cross-check's limit of {EXPRESSION_LIMIT:,}"
-        )
-        for i in carriers:
-            results[i] = NodeCheck(None, "not checked", reason)
-        status = "not checked" if carriers else "ok"
-        return CheckOutcome(tuple(results), status, "none", reason)
+    live = live_nodes(graph, depends_on_inputs(graph))
+    uses = [0] * len(nodes)
+    for node in nodes:
+        if live[node.id]:
+            for j in node.inputs:
+                uses[j] += 1
+    ref: list[Any] = [ctx.zero] * len(nodes)
+    ref[graph.output] = ctx.one
+    bound = [0.0] * len(nodes)
+    culprit: list[str] = [""] * len(nodes)  # a wrong local derivative on the way
+    up, down = ctx.mpf(1 + 4 * EPS), ctx.mpf(1 - 4 * EPS)
 
-    inputs = sorted(graph.inputs.values())
-    scope = "all nodes"
-    if len(carriers) > PER_NODE_LIMIT:
-        scope = "inputs"
-    order = inputs + [i for i in reversed(carriers) if nodes[i].op != "var"]
-    wanted = set(inputs) if scope == "inputs" else set(carriers)
+    for i in range(graph.output, -1, -1):
+        grad = grads[i]
+        if grad is None:
+            continue  # depends on no input: no gradient, no check
+        found.results[i] = _local_verdict(ctx, grad, ref[i], bound[i], culprit[i])
+        node = nodes[i]
+        if not node.inputs or not live[i]:
+            continue
+        gate = gates[node.op]
+        rule = evaluator.rule(gate, len(node.inputs))
+        if rule is None:
+            raise _Unsupported(node.op)
+        args = [ctx.mpf(values[j]) for j in node.inputs]
+        value = evaluator.real(evaluator.run(rule.value, args))
+        if not _close(ctx, values[i], value):
+            found.bad_values[i] = (
+                f"the value of {node.op} at node {i} is {_fmt(values[i])}; "
+                f"SymPy gives {_fmt(float(value))} at the same inputs"
+            )
+        ours = _our_locals(gate, [values[j] for j in node.inputs], values[i])
+        raised = [ctx.mpf(values[j]) * up for j in node.inputs]
+        lowered = [ctx.mpf(values[j]) * down for j in node.inputs]
+        for p, j in enumerate(node.inputs):
+            local = evaluator.real(evaluator.run(rule.locals[p], args))
+            ref[j] += ref[i] * local
+            d = abs(float(local)) if ctx.isfinite(local) else math.inf
+            moved = max(
+                abs(float(evaluator.real(evaluator.run(rule.locals[p], raised)) - local)),
+                abs(float(evaluator.real(evaluator.run(rule.locals[p], lowered)) - local)),
+            )
+            allowance = 8 * EPS * (d + abs(values[i])) + moved
+            if not math.isfinite(allowance):
+                allowance = math.inf
+            term = abs(grad) * d if d else 0.0
+            bound[j] += bound[i] * d + abs(grad) * allowance + 2 * (uses[j] + 1) * EPS * term
+            if math.isnan(bound[j]):
+                bound[j] = math.inf
+            mine = ours[p] if p < len(ours) else math.nan
+            if not culprit[j]:
+                culprit[j] = culprit[i]
+            if (
+                not culprit[j]
+                and math.isfinite(mine)
+                and abs(mine - float(local)) > allowance + (REL_TOL * d)
+            ):
+                culprit[j] = (
+                    f"the local derivative of {node.op} at node {i} is {_fmt(mine)}, "
+                    f"SymPy's {_fmt(float(local))}"
+                )
 
-    deadline = time.monotonic() + seconds
+
+def _our_locals(gate: Gate, args: list[float], out: float) -> tuple[float, ...]:
     try:
-        with _deadline(seconds):
-            import sympy as sp
-
-            expressions, point = _expressions(sp, graph, values, gates)
-            for i in order:
-                if i not in wanted:
-                    continue
-                if kinked[i]:
-                    results[i] = NodeCheck(
-                        None, "n/a", "the gradient passes a non-differentiable point"
-                    )
-                    continue
-                try:
-                    theirs = _gradient(sp, graph, expressions, point, values, i, gates)
-                except RecursionError:
-                    results[i] = NodeCheck(None, "not checked", "SymPy ran out of recursion depth")
-                    continue
-                except (ValueError, TypeError, ZeroDivisionError, OverflowError) as err:
-                    results[i] = NodeCheck(None, "not checked", f"SymPy failed: {err}")
-                    continue
-                ours = grads[i]
-                assert ours is not None
-                verdict = compare(ours, theirs)
-                reason = ""
-                if verdict == "n/a":
-                    reason = f"the gradient is {ours}; SymPy gives {theirs}"
-                results[i] = NodeCheck(theirs, verdict, reason)
-                if time.monotonic() > deadline:
-                    raise _OutOfTime
-    except _OutOfTime:
-        pass
-    except RecursionError:
-        pass  # building the expressions themselves was too deep for SymPy
-    for i in carriers:
-        if results[i] is None:
-            if i in wanted:
-                why = f"out of time (budget {seconds:g} s)"
-                if time.monotonic() <= deadline:
-                    why = "SymPy ran out of recursion depth"
-            else:
-                why = f"only the inputs are checked on graphs over {PER_NODE_LIMIT} nodes"
-            results[i] = NodeCheck(None, "not checked", why)
-    return _summarise(tuple(results), scope)
+        return tuple(gate.local(*args, out))
+    except Exception:  # a broken rule is reported by the verdicts, not raised here
+        return ()
 
 
-def _summarise(results: tuple[NodeCheck | None, ...], scope: str) -> CheckOutcome:
-    counts: dict[str, int] = {}
-    for r in results:
-        if r is not None:
-            counts[r.verdict] = counts.get(r.verdict, 0) + 1
-    parts = [f"{n} {verdict}" for verdict, n in sorted(counts.items())]
-    message = ", ".join(parts) if parts else "no gradients to check"
-    if scope == "inputs":
-        message += f" (graph over {PER_NODE_LIMIT} nodes: inputs only)"
-    if counts.get("mismatch"):
-        status = "mismatch"
-    elif counts.get("not checked"):
-        status = "partial" if counts.get("ok") or counts.get("n/a") else "not checked"
-    else:
-        status = "ok"
-    return CheckOutcome(results, status, scope, message)
+def _close(ctx: Any, ours: float, theirs: Any) -> bool:
+    if not ctx.isfinite(theirs):
+        return False
+    return math.isclose(ours, float(theirs), rel_tol=REL_TOL, abs_tol=ABS_TOL)
+
+
+def _local_verdict(ctx: Any, ours: float, ref: Any, bound: float, culprit: str) -> NodeCheck:
+    theirs = float(ref) if not isinstance(ref, ctx.mpc) else math.nan
+    if not math.isfinite(ours) or not ctx.isfinite(ref):
+        verdict = compare(ours, theirs)
+        reason = f"the gradient is {ours}; SymPy gives {theirs}" if verdict == "n/a" else ""
+        if verdict == "mismatch":
+            reason = culprit or f"SymPy's chain rule at the computed values gives {theirs}"
+        return NodeCheck(theirs if math.isfinite(theirs) else None, verdict, reason, "local")
+    diff = float(abs(ctx.mpf(ours) - ref))
+    if diff <= REL_TOL * abs(theirs) + ABS_TOL:
+        return NodeCheck(theirs, "ok", "", "local")
+    if diff <= bound:
+        return NodeCheck(
+            theirs,
+            "n/a",
+            f"ill-conditioned: float rounding can move this gradient by up to {bound:.3g}, "
+            f"more than it differs from SymPy's {theirs!r}",
+            "local",
+        )
+    reason = culprit or f"SymPy's chain rule at the computed values gives {theirs!r}"
+    return NodeCheck(theirs, "mismatch", reason, "local")
+
+
+# --- the adjoint check: SymPy differentiates the whole program -------------------------
 
 
 def _constant(sp: Any, label: str, value: float) -> Any:
@@ -266,3 +460,180 @@ def _gradient(
         at = {**point, symbol: sp.Float(values[k], 40)}
     derivative = sp.diff(output, symbol)
     return _to_float(sp, derivative.xreplace(at).evalf(30))
+
+
+def _adjoint_pass(
+    sp: Any,
+    graph: Graph,
+    values: Sequence[float],
+    grads: Sequence[float | None],
+    order: list[int],
+    gates: Mapping[str, Gate],
+    results: dict[int, NodeCheck],
+    failures: dict[int, str],
+) -> None:
+    """The adjoint check for the nodes in `order`, as far as the budget allows."""
+    expressions, point = _expressions(sp, graph, values, gates)
+    for i in order:
+        try:
+            theirs = _gradient(sp, graph, expressions, point, values, i, gates)
+        except RecursionError:
+            failures[i] = "SymPy ran out of recursion depth"
+            continue
+        except (ValueError, TypeError, ZeroDivisionError, OverflowError) as err:
+            failures[i] = f"SymPy failed: {err}"
+            continue
+        ours = grads[i]
+        assert ours is not None
+        verdict = compare(ours, theirs)
+        reason = f"the gradient is {ours}; SymPy gives {theirs}" if verdict == "n/a" else ""
+        results[i] = NodeCheck(theirs, verdict, reason, "adjoint")
+
+
+# --- the whole check ---------------------------------------------------------------------------
+
+
+def cross_check(
+    graph: Graph,
+    values: Sequence[float],
+    grads: Sequence[float | None],
+    kinked: Sequence[bool],
+    seconds: float = DEFAULT_SECONDS,
+    gates: Mapping[str, Gate] = GATES,
+) -> CheckOutcome:
+    """Check each node's gradient against SymPy's within `seconds`.
+
+    `kinked[i]` is true where node i's gradient passes through a gate at a
+    non-differentiable point: those nodes get "n/a", whatever SymPy says.
+    """
+    nodes = graph.nodes
+    carriers = [i for i, g in enumerate(grads) if g is not None]
+    if not carriers:
+        return _summarise(tuple([None] * len(nodes)), "all nodes")
+
+    started = time.monotonic()
+    # Imported before the alarm is set: an import cut short would leave
+    # SymPy half-initialised for the rest of the process.
+    import mpmath
+    import sympy as sp
+
+    remaining = seconds - (time.monotonic() - started)
+    local = _Local()
+    adjoint: dict[int, NodeCheck] = {}
+    failures: dict[int, str] = {}
+    inputs = sorted(graph.inputs.values())
+    if len(nodes) > EXPRESSION_LIMIT:
+        no_adjoint = (
+            f"the graph has {len(nodes):,} nodes, over the adjoint check's limit of "
+            f"{EXPRESSION_LIMIT:,}"
+        )
+        wanted: list[int] = []
+    else:
+        no_adjoint = (
+            f"the adjoint check covers only the inputs on graphs with more than "
+            f"{PER_NODE_LIMIT} gradients"
+        )
+        everyone = len(carriers) <= PER_NODE_LIMIT
+        others = [i for i in reversed(carriers) if nodes[i].op != "var"] if everyone else []
+        wanted = [i for i in inputs + others if not kinked[i]]
+    why_stopped = ""
+    context = mpmath.MPContext()
+    context.prec = PRECISION_BITS
+    evaluator = _Evaluator(sp, context)
+    if remaining <= 0:
+        why_stopped = f"out of time (budget {seconds:g} s)"
+    else:
+        try:
+            with _deadline(remaining):
+                try:
+                    _local_pass(evaluator, graph, values, grads, gates, local)
+                except _Unsupported:
+                    local = _Local()  # a gate the evaluator cannot read: adjoint only
+                if wanted:
+                    _adjoint_pass(sp, graph, values, grads, wanted, gates, adjoint, failures)
+        except _OutOfTime:
+            why_stopped = f"out of time (budget {seconds:g} s)"
+        except RecursionError:
+            why_stopped = "SymPy ran out of recursion depth"
+    return _combine(grads, kinked, local, adjoint, failures, set(wanted), no_adjoint, why_stopped)
+
+
+def _combine(
+    grads: Sequence[float | None],
+    kinked: Sequence[bool],
+    local: _Local,
+    adjoint: dict[int, NodeCheck],
+    failures: dict[int, str],
+    wanted: set[int],
+    no_adjoint: str,
+    why_stopped: str,
+) -> CheckOutcome:
+    """Each node's best check: adjoint where it ran, else local, else the reason."""
+    results: list[NodeCheck | None] = [None] * len(grads)
+    for i, grad in enumerate(grads):
+        bad_value = local.bad_values.get(i)
+        if grad is None:
+            if bad_value:  # a gate computes a wrong value: say so even without a gradient
+                results[i] = NodeCheck(None, "mismatch", bad_value, "local")
+            continue
+        mine, theirs = local.results.get(i), adjoint.get(i)
+        # Why the adjoint check did not give this node a verdict.
+        why = failures.get(i) or (why_stopped if i in wanted else no_adjoint)
+        if kinked[i]:
+            results[i] = NodeCheck(None, "n/a", "the gradient passes a non-differentiable point")
+        elif bad_value:
+            results[i] = NodeCheck(None, "mismatch", bad_value, "local")
+        elif theirs is not None:
+            results[i] = _reconcile(theirs, mine, grad, bool(local.bad_values))
+        elif mine is not None:
+            reason = mine.reason or f"checked gate by gate: {why}"
+            results[i] = NodeCheck(mine.sympy_grad, mine.verdict, reason, "local")
+        else:
+            results[i] = NodeCheck(None, "not checked", failures.get(i) or why_stopped or why)
+    return _summarise(tuple(results), "all nodes")
+
+
+def _reconcile(
+    theirs: NodeCheck, mine: NodeCheck | None, grad: float, bad_values: bool
+) -> NodeCheck:
+    """The adjoint verdict, unless float rounding in the forward values explains it."""
+    if theirs.verdict != "mismatch" or mine is None or mine.verdict == "mismatch" or bad_values:
+        return theirs
+    # Every gate's value and local derivative agree with SymPy at the computed
+    # values, and so does the chain rule within its rounding bound: exact
+    # arithmetic differs only because floats round (e.g. (x + 1e16) - 1e16).
+    exact = theirs.sympy_grad
+    return NodeCheck(
+        exact,
+        "n/a",
+        f"ill-conditioned: in exact arithmetic SymPy gives {exact!r}; float rounding "
+        f"explains the difference from {grad!r} (gate by gate, at the computed values, "
+        "SymPy agrees within rounding)",
+        "adjoint",
+    )
+
+
+def _summarise(results: tuple[NodeCheck | None, ...], scope: str) -> CheckOutcome:
+    counts: dict[str, int] = {}
+    kinds: dict[str, int] = {}
+    for r in results:
+        if r is not None:
+            counts[r.verdict] = counts.get(r.verdict, 0) + 1
+            if r.kind is not None:
+                kinds[r.kind] = kinds.get(r.kind, 0) + 1
+    parts = [f"{n:,} {verdict}" for verdict, n in sorted(counts.items())]
+    message = ", ".join(parts) if parts else "no gradients to check"
+    if kinds.get("local"):
+        message += (
+            f" ({kinds.get('adjoint', 0):,} by SymPy's derivative of the whole program, "
+            f"{kinds['local']:,} gate by gate)"
+        )
+    if counts.get("mismatch"):
+        status = "mismatch"
+    elif counts.get("not checked"):
+        status = "partial" if counts.get("ok") or counts.get("n/a") else "not checked"
+    else:
+        status = "ok"
+    if status == "not checked":
+        scope = "none"
+    return CheckOutcome(results, status, scope, message)

@@ -499,8 +499,12 @@ def test_a_large_graph_is_checked_within_a_budget_not_refused() -> None:
     program = "abs(" * 50_000 + "x" + ")" * 50_000
     done = run("eval", "--json", "--at", "x=2", "--", program)
     doc = strict_json(done.stdout)  # (validating 50,001 nodes against the schema is slow)
-    assert doc["check"]["status"] == "not checked"
-    assert "50,001 nodes" in doc["check"]["message"]
+    # Too large for SymPy's whole-program derivative: checked gate by gate,
+    # from the output back, as far as the time budget goes.
+    assert doc["check"]["status"] in ("ok", "partial")
+    assert "gate by gate" in doc["check"]["message"]
+    assert doc["nodes"][-1]["check"] == "local"
+    assert "50,001 nodes" in doc["nodes"][-1]["reason"]
 
 
 # --- broken pipes ---------------------------------------------------------------------
