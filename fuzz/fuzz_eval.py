@@ -5,7 +5,9 @@ UTF-16 or UTF-32 text, so arbitrary Unicode too), how its point is given
 (values from a palette of awkward numbers, or `--at` text that goes through
 the same parser as the command line), whether the SymPy cross-check runs,
 and the table's width and precision. fuzz/harness.py runs it through
-evaluate and every renderer and raises on anything that is not a clean
+evaluate and every renderer (eval's table, JSON and rich table, explain's
+text and JSON, graph's tree, DOT and Mermaid, with and without a point, and
+render_error for errors) and raises on anything that is not a clean
 BackpropError; libFuzzer saves the input that did it as crash-<hash>.
 
     pip install atheris
@@ -88,12 +90,19 @@ def test_one_input(data: bytes) -> None:
     if SHOW:
         print(repr(source), point, "check" if check else "no check", width, precision)
     if FINDINGS is None:
-        harness.exercise(source, point, 0.5 if check else None, width, precision)
+        _run(source, point, check, width, precision)
         return
     try:
-        harness.exercise(source, point, 0.5 if check else None, width, precision)
+        _run(source, point, check, width, precision)
     except Exception as err:  # keep going: record the first input of each kind
         _record(data, err)
+
+
+def _run(
+    source: str, point: dict[str, float], check: bool, width: int, precision: int | None
+) -> None:
+    harness.exercise(source, point, 0.5 if check else None, width, precision)
+    harness.structure(source)
 
 
 def _record(data: bytes, err: Exception) -> None:

@@ -80,6 +80,30 @@ def render_all(result: Result, width: int = 100, precision: int | None = None) -
     assert len(document["nodes"]) == len(result.nodes)
     assert document["value"] == result.value
     _draw(render.render_rich(result, precision), width)
+    _explain_and_graph(result, width, precision)
+
+
+def _explain_and_graph(result: Result, width: int, precision: int | None) -> None:
+    """The renderers of `backprop explain` and `backprop graph`, as their commands call them."""
+    from backprop.cli import explain as explain_cli
+    from backprop.cli import graph as graph_cli
+    from backprop.engine import draw
+    from backprop.engine.explain import explain
+
+    doc = explain(result)
+    lines = explain_cli.explain_lines(doc, precision)
+    assert "\x1b" not in explain_cli.render_plain(lines)
+    _draw(explain_cli.render_rich(lines), width)
+    json.loads(explain_cli.render_json(doc), parse_constant=_strict)
+    drawing = draw.from_explanation(result, doc)
+    graph_cli.render_dot(drawing, precision)
+    graph_cli.render_mermaid(drawing, precision)
+    try:
+        graph_cli.check_text_size(drawing)
+    except BackpropError:
+        return  # too large for a text tree: the command says so (exit 2)
+    for unicode in (False, True):
+        graph_cli.tree_lines(drawing, precision, unicode=unicode)
 
 
 def exercise(
@@ -111,6 +135,24 @@ def exercise(
     assert result.check.status != "mismatch", f"cross-check mismatch: {result.check.message}"
     render_all(result, width, precision)
     return result
+
+
+def structure(source: str) -> None:
+    """`backprop graph` without a point: the structure alone, in every format."""
+    from backprop.cli import graph as graph_cli
+    from backprop.engine import draw
+
+    try:
+        drawing = draw.from_graph(build_graph(parse(source)))
+    except BackpropError:
+        return
+    graph_cli.render_dot(drawing)
+    graph_cli.render_mermaid(drawing)
+    try:
+        graph_cli.check_text_size(drawing)
+    except BackpropError:
+        return
+    graph_cli.tree_lines(drawing)
 
 
 def input_names(source: str) -> list[str] | None:
