@@ -100,7 +100,10 @@ def _pow_local(a: float, b: float, out: float) -> tuple[float, float]:
         except ValueError:  # 0 to a negative power: the slope is infinite
             da = INF if b > 0 else NAN
         except OverflowError:
-            da = INF
+            # b * a**(b-1) is past the float range; its sign is b's, flipped
+            # when a < 0 and b - 1 is odd (a < 0 here means b is an integer).
+            sign = b * (math.pow(-1.0, b - 1) if a < 0 else 1.0)
+            da = math.copysign(INF, sign)
     if a == 0 and b >= 0:
         db = 0.0
     elif a < 0:
