@@ -39,6 +39,10 @@ class Graph:
         cut = end - start > limit
         raw = self.source[start : start + limit + 1 if cut else end]
         text = " ".join(raw.split())
+        if not text.isprintable():
+            # A comment inside parentheses can hold anything: no terminal escapes
+            # or bidi overrides reach a table, only U+FFFD in their place.
+            text = "".join(c if c.isprintable() else "\ufffd" for c in text)
         if cut or len(text) > limit:
             text = text[: limit - 1] + "…"
         return text

@@ -6,11 +6,14 @@ hand, not from the engine.
 
 from __future__ import annotations
 
+import json
 import math
 
 import mpmath
 import pytest
 from backprop.engine import evaluate
+
+from tests.clirun import run
 
 
 @pytest.mark.parametrize(
@@ -30,3 +33,24 @@ def test_pow_slope_that_overflows_keeps_its_sign(program: str, x: float) -> None
     assert result.gradients["x"] == expected
     word = "+inf" if expected > 0 else "-inf"
     assert f"gradient is {word}" in result.nodes[0].notes
+
+
+CONTROL_COMMENT = "# at: x=1\n(x # \x1b]0;title\x07 \x1b[31mred \u202e rtl\n + 1) * 2\n"
+
+
+@pytest.mark.parametrize("args", [("eval", "--no-check"), ("explain",), ("graph",)])
+def test_a_comment_cannot_write_terminal_escapes(tmp_path, args: tuple[str, ...]) -> None:
+    program = tmp_path / "escape.bp"
+    program.write_text(CONTROL_COMMENT, encoding="utf-8")
+    out = run(*args, "-f", str(program)).stdout
+    assert not any(c in out for c in "\x1b\x07\u202e"), out
+    assert "\ufffd" in out
+
+
+def test_json_node_texts_carry_no_control_characters(tmp_path) -> None:
+    program = tmp_path / "escape.bp"
+    program.write_text(CONTROL_COMMENT, encoding="utf-8")
+    document = json.loads(run("eval", "--no-check", "--json", "-f", str(program)).stdout)
+    assert document["expression"] == CONTROL_COMMENT  # the program text, as given
+    texts = [node["text"] for node in document["nodes"]]
+    assert all(text.isprintable() for text in texts), texts
