@@ -181,7 +181,14 @@ def gate_view(
     formula = FORMULAS[op]
     if op in ("max", "min"):
         names, forward, extreme = _extreme(op, len(operands))
-        return GateView(op, names, {}, forward, extreme, HINTS.get(op, ""))
+        hint = HINTS.get(op, "")
+        tied = values.count(max(values) if op == "max" else min(values)) if values else 1
+        if tied > 1:
+            # PyTorch's rule at a tie: the winners share the gradient (1/k each).
+            word = "largest" if op == "max" else "smallest"
+            extreme = tuple(f"1/{tied} if {n} ties for the {word}, else 0" for n in names)
+            hint = f"a {op} gate shares the gradient evenly between the inputs tied for the {word}"
+        return GateView(op, names, {}, forward, extreme, hint)
     names = ("x",) if len(operands) == 1 else ("a", "b")
     generic = GateView(label, names, {}, formula.forward, formula.local, HINTS.get(op, ""))
     if len(operands) != 2:

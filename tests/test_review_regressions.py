@@ -54,3 +54,14 @@ def test_json_node_texts_carry_no_control_characters(tmp_path) -> None:
     assert document["expression"] == CONTROL_COMMENT  # the program text, as given
     texts = [node["text"] for node in document["nodes"]]
     assert all(text.isprintable() for text in texts), texts
+
+
+def test_explain_does_not_say_a_tied_max_routes_the_whole_gradient() -> None:
+    # At a tie PyTorch's amax/amin backward splits the gradient evenly (1/k each),
+    # so "1 if a is the largest, else 0 = 0.333" would contradict its own number.
+    out = run("explain", "max(x, y, 0)", "--at", "x=0,y=0", "--precision", "3").stdout
+    assert "routes the whole gradient" not in out
+    assert "1 if a1 is the largest" not in out
+    assert "local d/da1        1/3 if a1 ties for the largest, else 0 = 0.333" in out
+    untied = run("explain", "max(x, y)", "--at", "x=3,y=1").stdout
+    assert "local d/da         1 if a is the largest, else 0 = 1" in untied
