@@ -56,6 +56,13 @@ class ProgramCommand(click.Command):
             raise
 
 
+def _not_nan(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """FloatRange lets nan through (every comparison with nan is false)."""
+    if value != value:
+        raise click.BadParameter(f"{value} is not a number.", param=param)
+    return value
+
+
 def plain_output() -> bool:
     """Plain text (no colour, no box characters) unless stdout is a colour terminal."""
     if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
@@ -181,7 +188,9 @@ def cli() -> None:
 )
 @click.option(
     "--check-seconds",
-    type=click.FloatRange(min=0.0, min_open=True),
+    # At most a day: the timer under the check cannot hold inf or 1e10 s (exit 3 before).
+    type=click.FloatRange(min=0.0, min_open=True, max=86_400.0),
+    callback=_not_nan,
     metavar="SECONDS",
     default=5.0,
     show_default=True,

@@ -65,3 +65,11 @@ def test_explain_does_not_say_a_tied_max_routes_the_whole_gradient() -> None:
     assert "local d/da1        1/3 if a1 ties for the largest, else 0 = 0.333" in out
     untied = run("explain", "max(x, y)", "--at", "x=3,y=1").stdout
     assert "local d/da         1 if a is the largest, else 0 = 1" in untied
+
+
+@pytest.mark.parametrize("seconds", ["nan", "inf", "1e10", "1e300"])
+def test_a_check_budget_the_timer_cannot_hold_is_a_usage_error(seconds: str) -> None:
+    # Was exit 3 ("internal error ... timestamp out of range for platform time_t").
+    done = run("eval", "x", "--at", "x=1", "--check-seconds", seconds, expect=2)
+    assert "--check-seconds" in done.stderr
+    assert "internal error" not in done.stderr
