@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from backprop.engine.graph import Graph, Node
+from backprop.engine.passes import depends_on_inputs, live_nodes
 from backprop.parser.errors import ParseError
 from backprop.parser.lang import MAX_NODES
 from backprop.parser.tree import (
@@ -86,7 +87,10 @@ def build_graph(program: Program) -> Graph:
         if target is not None:
             env[target] = output
         ids.clear()
-    return Graph(tuple(nodes), output, inputs, program.source)
+    graph = Graph(tuple(nodes), output, inputs, program.source)
+    depends = depends_on_inputs(graph)
+    live = live_nodes(graph, depends)
+    return Graph(graph.nodes, output, inputs, program.source, tuple(depends), tuple(live))
 
 
 def _add(expr: Expr, nodes: list[Node], env: dict[str, int], ids: dict[int, int]) -> int:

@@ -32,6 +32,11 @@ class Graph:
     output: int
     inputs: dict[str, int]
     source: str
+    # Facts of the structure that build_graph works out once (empty: the
+    # passes work them out): whether each node's value depends on an input,
+    # and whether it also reaches the output, so that a gradient flows there.
+    depends: tuple[bool, ...] = ()
+    live: tuple[bool, ...] = ()
 
     def text(self, node: Node, limit: int = 80) -> str:
         """The node's sub-expression, whitespace folded, shortened with '…' past `limit`."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import cast
 
 from backprop.engine.errors import DomainError, NumericError
 from backprop.engine.gates import GATES, Gate
@@ -19,24 +20,39 @@ def _fmt(x: float) -> str:
     return repr(float(x))
 
 
+# The passes spend most of their time calling the gate table's small
+# functions. With the default table they write the commonest gates' rules
+# inline instead (the same expressions as the table's, so the same floats);
+# a replaced table (a test's deliberately wrong gate) always goes through it.
+
+
 def forward(
     graph: Graph, at: Mapping[str, float], gates: Mapping[str, Gate] = GATES
 ) -> list[float]:
     """Every node's value at the point `at` (which must name every input)."""
     nodes = graph.nodes
     values = [0.0] * len(nodes)
+    rule = {name: gate.forward for name, gate in gates.items()}
+    inline = gates is GATES
     i = 0
     try:
         for i, node in enumerate(nodes):
             ins = node.inputs
-            if not ins:
-                values[i] = at[node.label] if node.op == "var" else node.value
+            op = node.op
+            if len(ins) == 2:
+                a, b = ins
+                if inline and op == "mul":
+                    values[i] = values[a] * values[b]
+                elif inline and op == "add":
+                    values[i] = values[a] + values[b]
+                else:
+                    values[i] = rule[op](values[a], values[b])
             elif len(ins) == 1:
-                values[i] = gates[node.op].forward(values[ins[0]])
-            elif len(ins) == 2:
-                values[i] = gates[node.op].forward(values[ins[0]], values[ins[1]])
+                values[i] = rule[op](values[ins[0]])
+            elif not ins:
+                values[i] = at[node.label] if op == "var" else node.value
             else:
-                values[i] = gates[node.op].forward(*[values[j] for j in ins])
+                values[i] = rule[op](*[values[j] for j in ins])
     except (ValueError, ZeroDivisionError, OverflowError) as err:
         if all(map(math.isfinite, values[:i])):
             raise _domain_error(graph, i, values, gates, err) from None
@@ -76,21 +92,26 @@ def _domain_error(
 
 def depends_on_inputs(graph: Graph) -> list[bool]:
     """Nodes whose value depends on some input (the others have no gradient)."""
+    if graph.depends:
+        return list(graph.depends)
     depends = [False] * len(graph.nodes)
     for i, node in enumerate(graph.nodes):
         ins = node.inputs
-        if not ins:
+        if len(ins) == 2:
+            depends[i] = depends[ins[0]] or depends[ins[1]]
+        elif len(ins) == 1:
+            depends[i] = depends[ins[0]]
+        elif not ins:
             depends[i] = node.op == "var"
         else:
-            for j in ins:
-                if depends[j]:
-                    depends[i] = True
-                    break
+            depends[i] = any(depends[j] for j in ins)
     return depends
 
 
 def live_nodes(graph: Graph, depends: list[bool]) -> list[bool]:
     """Nodes that depend on an input and reach the output: the gradient flows there."""
+    if graph.live:
+        return list(graph.live)
     nodes = graph.nodes
     reaches = [False] * len(nodes)
     reaches[graph.output] = True
@@ -112,24 +133,41 @@ def backward(
     """
     nodes = graph.nodes
     depends = depends_on_inputs(graph)
-    live = live_nodes(graph, depends)
+    live = graph.live or live_nodes(graph, depends)
     grads = [0.0] * len(nodes)
     grads[graph.output] = 1.0
+    rule = {name: gate.local for name, gate in gates.items()}
+    inline = gates is GATES
     for i in range(graph.output, -1, -1):
-        ins = nodes[i].inputs
-        if not ins or not live[i]:
+        if not live[i]:
             continue
+        node = nodes[i]
+        ins = node.inputs
         upstream = grads[i]
-        local = gates[nodes[i].op].local
-        if len(ins) == 1:
-            (d,) = local(values[ins[0]], values[i])
-            grads[ins[0]] += upstream * d
-        elif len(ins) == 2:
+        op = node.op
+        if len(ins) == 2:
             a, b = ins
-            da, db = local(values[a], values[b], values[i])
-            grads[a] += upstream * da
-            grads[b] += upstream * db
-        else:
-            for j, d in zip(ins, local(*[values[j] for j in ins], values[i])):
+            if inline and op == "add":
+                grads[a] += upstream
+                grads[b] += upstream
+            elif inline and op == "mul":
+                grads[a] += upstream * values[b]
+                grads[b] += upstream * values[a]
+            else:
+                da, db = rule[op](values[a], values[b], values[i])
+                grads[a] += upstream * da
+                grads[b] += upstream * db
+        elif len(ins) == 1:
+            j = ins[0]
+            if inline and op == "tanh":
+                out = values[i]
+                grads[j] += upstream * (1.0 - out * out)
+            else:
+                (d,) = rule[op](values[j], values[i])
                 grads[j] += upstream * d
+        elif ins:
+            for j, d in zip(ins, rule[op](*[values[j] for j in ins], values[i])):
+                grads[j] += upstream * d
+    if all(depends):
+        return cast("list[float | None]", grads)
     return [g if d else None for g, d in zip(grads, depends)]
