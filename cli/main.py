@@ -8,6 +8,7 @@ input of any kind, 3 an internal error (a bug).
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -166,7 +167,25 @@ def load(
     return source, merge(defaults(source), parse_at(at))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group; a command kept in its own module is imported when it is named.
+
+    Start-up time matters (`backprop eval` should cost little more than
+    importing click), and `eval` needs neither explain's nor graph's module.
+    """
+
+    elsewhere = {"explain": "backprop.cli.explain", "graph": "backprop.cli.graph"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.elsewhere})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.elsewhere and cmd_name not in self.commands:
+            importlib.import_module(self.elsewhere[cmd_name])  # it registers itself on `cli`
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, package_name="backprop-cli", prog_name="backprop")
 def cli() -> None:
     """backprop: forward and backward passes over an expression, shown node by node
@@ -242,8 +261,3 @@ def eval_command(
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="backprop")
-
-
-# Commands kept in their own modules register themselves on `cli` when imported.
-import backprop.cli.explain  # noqa: E402, F401
-import backprop.cli.graph  # noqa: E402, F401

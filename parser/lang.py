@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-
 # name -> (fewest arguments, most arguments or None for no upper bound)
 FUNCTIONS: dict[str, tuple[int, int | None]] = {
     **dict.fromkeys(
@@ -46,5 +44,7 @@ MAX_NODES = 2_000_000  # graph nodes: inputs, constants, operators and calls
 
 def closest_function(name: str) -> str | None:
     """The known function whose name is nearest to `name`, if any is near."""
+    import difflib  # only for an error message: not at start-up
+
     match = difflib.get_close_matches(name, list(FUNCTIONS), n=1, cutoff=0.6)
     return match[0] if match else None
