@@ -62,8 +62,12 @@ def number(x: float, precision: int | None) -> str:
 def program_lines(source: str, limit: int = 10, width: int = 100) -> list[str]:
     """The program's statements as written, comments and blank lines left out."""
     lines = []
-    for raw in source.splitlines():
+    # Lines end at "\n" only, as for the lexer: splitlines() would also end one
+    # at a form feed or U+2028 inside a comment and show the comment's rest.
+    for raw in source.removeprefix("\ufeff").split("\n"):
         text = " ".join(raw.split("#", 1)[0].split())
+        if not text.isprintable():  # no terminal escapes from the program text
+            text = "".join(c if c.isprintable() else "\ufffd" for c in text)
         if text:
             if len(lines) == limit:
                 lines.append("…")

@@ -16,6 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
 
 from backprop.engine import Result  # noqa: E402
+from clirun import run as run_cli  # noqa: E402
 from harness import exercise  # noqa: E402
 
 
@@ -54,6 +55,17 @@ def test_huge_terms_that_cancel_in_the_backward_pass_are_not_a_mismatch() -> Non
     assert q.verdict == "n/a" and "ill-conditioned" in q.reason
     assert q.sympy_grad == c
     assert result.exit_code == 0
+
+
+@pytest.mark.parametrize("breaker", ["\x0b", "\x0c", "\x1c", "\u2028"])
+def test_explain_shows_no_terminal_escape_from_a_comment(breaker: str) -> None:
+    # The comment runs to the end of the line ("\n"), but explain listed the
+    # program with str.splitlines(), which also breaks at a form feed or
+    # U+2028: the comment's rest, escape codes included, reached the terminal.
+    source = f"x*2 # note{breaker}\x1b]0;title\x07\x1b[31m red"
+    done = run_cli("explain", "--at", "x=1", "--", source)
+    assert "\x1b" not in done.stdout and "\x07" not in done.stdout
+    assert "x*2" in done.stdout
 
 
 @pytest.mark.parametrize(
