@@ -33,6 +33,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -201,7 +202,12 @@ def cold_start(repeats: int) -> list[tuple[str, float]]:
     backprop = shutil.which("backprop")
     command = [backprop] if backprop else [sys.executable, "-m", "backprop"]
     args = ["eval", "(x+y)*z", "--at", "x=-2,y=5,z=-4"]
-    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    unset = ("FORCE_COLOR", "TTY_COMPATIBLE", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    # With bytecode caches, as an installed package has them (pip compiles on
+    # install; a checkout writes them on first use): in a directory of their
+    # own, filled by one warm-up run of each command.
+    env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="backprop-bench-pyc-")
     cases = [
         ("python -c pass", [sys.executable, "-c", "pass"]),
         ('python -c "import click"', [sys.executable, "-c", "import click"]),
@@ -210,6 +216,8 @@ def cold_start(repeats: int) -> list[tuple[str, float]]:
         ("backprop eval ... (table, SymPy check)", [*command, *args]),
     ]
     times: dict[str, list[float]] = {name: [] for name, _ in cases}
+    for _, argv in cases:
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=True)
     for _ in range(repeats):
         for name, argv in cases:  # interleaved, so that load changes hit every case alike
             start = time.perf_counter()
@@ -292,19 +300,32 @@ def check_cost(sizes: list[int], budget: float) -> list[dict[str, Any]]:
 _MEMORY_CHILD = """
 import resource, sys, time
 sys.path.insert(0, {here!r})
-from run import PROGRAMS
+from run import PROGRAMS, peak_rss_mb
 from backprop.engine import evaluate
 program, size = {program!r}, {size}
 per_unit, source_of, point_of, _ = PROGRAMS[program]
 units = size // per_unit
 source, point = source_of(units), point_of(units)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = peak_rss_mb()
 start = time.perf_counter()
 result = evaluate(source, point, check=False)
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(len(result.nodes), len(source), base, peak, seconds)
+print(len(result.nodes), len(source), base, peak_rss_mb(), seconds)
 """
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB (VmHWM: execve resets it, ru_maxrss not)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def memory(program: str, size: int) -> dict[str, Any]:
@@ -316,8 +337,8 @@ def memory(program: str, size: int) -> dict[str, Any]:
         "program": program,
         "nodes": int(nodes),
         "chars": int(chars),
-        "base_mb": int(base) / 1024,
-        "peak_mb": int(peak) / 1024,
+        "base_mb": float(base),
+        "peak_mb": float(peak),
         "seconds": float(seconds),
     }
 
@@ -378,7 +399,7 @@ def report(args: argparse.Namespace) -> None:
             f"{r['adjoint']:,} | {r['local']:,} | {r['unchecked']:,} |"
         )
 
-    print(f"\n## Memory of a {args.memory_size:,}-node evaluation (fresh process, --no-check)\n")
+    print(f"\n## Memory of a {args.memory_size:,}-node evaluation (fresh process, no check)\n")
     print("| program | nodes | program text | baseline MB | peak MB | seconds |")
     print("|---|---:|---:|---:|---:|---:|")
     for program in PROGRAMS:
@@ -387,7 +408,10 @@ def report(args: argparse.Namespace) -> None:
             f"| {m['program']} | {m['nodes']:,} | {m['chars']:,} chars | {m['base_mb']:.0f} | "
             f"{m['peak_mb']:.0f} | {m['seconds']:.1f} |"
         )
-    print("\nseconds: parse, build, forward and backward through `evaluate`.")
+    print(
+        "\nbaseline: the process with backprop imported, before the program exists; "
+        "seconds: parse, build, forward and backward through `evaluate`."
+    )
 
 
 def main() -> None:
