@@ -49,6 +49,7 @@ EPS = sys.float_info.epsilon
 PER_NODE_LIMIT = 200
 EXPRESSION_LIMIT = 2_000
 DEFAULT_SECONDS = 5.0
+MAX_SECONDS = 86_400.0  # a day: the interval timer cannot hold much more
 PRECISION_BITS = 113  # the local check's arithmetic: quadruple precision
 
 
@@ -94,7 +95,7 @@ def _deadline(seconds: float) -> Iterator[None]:
         raise _OutOfTime
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+    signal.setitimer(signal.ITIMER_REAL, min(max(seconds, 0.001), MAX_SECONDS))
     try:
         yield
     finally:
@@ -168,10 +169,12 @@ class _Evaluator:
             sp = self.sp
             symbols = [sp.Symbol(f"a{k}", real=True) for k in range(arity)]
             expr = gate.sympy(sp, *symbols)
+            # powsimp: SymPy writes d/da a**b as a**b*b/a, which is 0/0 at a = 0;
+            # b*a**(b - 1) is the same function and defined there.
+            derivatives = [sp.powsimp(sp.diff(expr, s)) for s in symbols]
             try:
                 compiled = _Rule(
-                    self.compile(expr, symbols),
-                    [self.compile(sp.diff(expr, s), symbols) for s in symbols],
+                    self.compile(expr, symbols), [self.compile(d, symbols) for d in derivatives]
                 )
             except _Unsupported:
                 compiled = None
@@ -285,6 +288,7 @@ def _local_pass(
     grads: Sequence[float | None],
     gates: Mapping[str, Gate],
     found: _Local,
+    deadline: float,
 ) -> None:
     """Check every gate's value and local derivatives, and rerun the chain rule.
 
@@ -316,7 +320,9 @@ def _local_pass(
     culprit: list[str] = [""] * len(nodes)  # a wrong local derivative on the way
     up, down = ctx.mpf(1 + 4 * EPS), ctx.mpf(1 - 4 * EPS)
 
-    for i in range(graph.output, -1, -1):
+    for i in range(len(nodes) - 1, -1, -1):  # past the output: gradient 0, nothing to pass on
+        if not i % 256 and time.monotonic() > deadline:
+            raise _OutOfTime  # off the main thread there is no alarm
         grad = grads[i]
         if grad is None:
             continue  # depends on no input: no gradient, no check
@@ -382,7 +388,7 @@ def _close(ctx: Any, ours: float, theirs: Any) -> bool:
 
 def _local_verdict(ctx: Any, ours: float, ref: Any, bound: float, culprit: str) -> NodeCheck:
     theirs = float(ref) if not isinstance(ref, ctx.mpc) else math.nan
-    if not math.isfinite(ours) or not ctx.isfinite(ref):
+    if not math.isfinite(ours) or not math.isfinite(theirs):
         verdict = compare(ours, theirs)
         reason = f"the gradient is {ours}; SymPy gives {theirs}" if verdict == "n/a" else ""
         if verdict == "mismatch":
@@ -471,10 +477,13 @@ def _adjoint_pass(
     gates: Mapping[str, Gate],
     results: dict[int, NodeCheck],
     failures: dict[int, str],
+    deadline: float,
 ) -> None:
     """The adjoint check for the nodes in `order`, as far as the budget allows."""
     expressions, point = _expressions(sp, graph, values, gates)
     for i in order:
+        if time.monotonic() > deadline:
+            raise _OutOfTime
         try:
             theirs = _gradient(sp, graph, expressions, point, values, i, gates)
         except RecursionError:
@@ -517,7 +526,9 @@ def cross_check(
     import mpmath
     import sympy as sp
 
-    remaining = seconds - (time.monotonic() - started)
+    seconds = min(seconds, MAX_SECONDS) if seconds == seconds else 0.0  # nan: no time
+    deadline = started + seconds
+    remaining = deadline - time.monotonic()
     local = _Local()
     adjoint: dict[int, NodeCheck] = {}
     failures: dict[int, str] = {}
@@ -546,11 +557,13 @@ def cross_check(
         try:
             with _deadline(remaining):
                 try:
-                    _local_pass(evaluator, graph, values, grads, gates, local)
+                    _local_pass(evaluator, graph, values, grads, gates, local, deadline)
                 except _Unsupported:
                     local = _Local()  # a gate the evaluator cannot read: adjoint only
                 if wanted:
-                    _adjoint_pass(sp, graph, values, grads, wanted, gates, adjoint, failures)
+                    _adjoint_pass(
+                        sp, graph, values, grads, wanted, gates, adjoint, failures, deadline
+                    )
         except _OutOfTime:
             why_stopped = f"out of time (budget {seconds:g} s)"
         except RecursionError:
