@@ -51,6 +51,7 @@ EXPRESSION_LIMIT = 2_000
 DEFAULT_SECONDS = 5.0
 MAX_SECONDS = 86_400.0  # a day: the interval timer cannot hold much more
 PRECISION_BITS = 113  # the local check's arithmetic: quadruple precision
+INTERNAL_ERROR = "internal error in the cross-check"
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,7 @@ class _Evaluator:
             return self._run(code, args)
         except ZeroDivisionError:
             return self.ctx.inf
-        except (ValueError, OverflowError):
+        except (ValueError, OverflowError, TypeError):
             return self.ctx.nan
 
     def _run(self, code: Any, args: Sequence[Any]) -> Any:
@@ -568,6 +569,8 @@ def cross_check(
             why_stopped = f"out of time (budget {seconds:g} s)"
         except RecursionError:
             why_stopped = "SymPy ran out of recursion depth"
+        except Exception as err:  # the second opinion failing must not cost the first
+            why_stopped = f"{INTERNAL_ERROR} ({type(err).__name__}: {err}); please report it"
     return _combine(grads, kinked, local, adjoint, failures, set(wanted), no_adjoint, why_stopped)
 
 

@@ -17,6 +17,7 @@ import json
 import math
 
 import pytest
+from backprop.engine import check as check_module
 from backprop.engine import evaluate
 from backprop.engine.build import build_graph
 from backprop.engine.check import EXPRESSION_LIMIT, PER_NODE_LIMIT, cross_check
@@ -171,3 +172,17 @@ def test_a_kink_is_not_applicable_under_the_local_check_too() -> None:
     x = result.nodes[0]
     assert x.verdict == "n/a"
     assert result.exit_code == 0
+
+
+def test_a_failure_inside_the_check_costs_only_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The check is a second opinion: a bug in it leaves the engine's numbers
+    # standing, with every node "not checked" and a reason asking for a report.
+    def broken(*args: object) -> None:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(check_module, "_local_pass", broken)
+    result = evaluate("x*y", {"x": 3.0, "y": 2.0})
+    assert result.gradients == {"x": 2.0, "y": 3.0}
+    assert result.check.status == "not checked"
+    assert result.exit_code == 0
+    assert all("internal error in the cross-check" in n.reason for n in carriers(result))
