@@ -36,6 +36,12 @@ import atheris
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 with atheris.instrument_imports(include=["backprop", "harness"]):
+    # Modules the CLI imports lazily are imported here, so that they are instrumented.
+    import backprop.cli.explain
+    import backprop.cli.graph
+    import backprop.engine.check
+    import backprop.engine.draw
+    import backprop.engine.explain  # noqa: F401
     import harness
     from backprop.engine.errors import InputError
     from backprop.engine.point import merge, parse_at
