@@ -305,7 +305,12 @@ def _local_pass(
 
     with m_j the number of consumers (the products and sums rounded on the
     way), and t_ij = 8*eps*(|D_ij| + |value_i|) plus how much D_ij moves when
-    the inputs move by 4 eps (formulas such as 1 - out**2 lose digits).
+    the inputs move by 4 eps (formulas such as 1 - out**2 lose digits), plus
+    |D_ij / V_i| times the smallest float, V_i being SymPy's value of node i:
+    a value that underflows (1e-300/1e300 is 0.0) is off by up to that much,
+    and a local derivative written with it (-out/b) by that much over V_i.
+    Everything here is in 113-bit arithmetic, which neither underflows nor
+    overflows where floats do.
     """
     ctx = evaluator.ctx
     nodes = graph.nodes
@@ -317,9 +322,10 @@ def _local_pass(
                 uses[j] += 1
     ref: list[Any] = [ctx.zero] * len(nodes)
     ref[graph.output] = ctx.one
-    bound = [0.0] * len(nodes)
+    bound: list[Any] = [ctx.zero] * len(nodes)
     culprit: list[str] = [""] * len(nodes)  # a wrong local derivative on the way
     up, down = ctx.mpf(1 + 4 * EPS), ctx.mpf(1 - 4 * EPS)
+    eps, smallest = ctx.mpf(EPS), ctx.mpf(5e-324)
 
     for i in range(len(nodes) - 1, -1, -1):  # past the output: gradient 0, nothing to pass on
         if not i % 256 and time.monotonic() > deadline:
@@ -345,28 +351,30 @@ def _local_pass(
         ours = _our_locals(gate, [values[j] for j in node.inputs], values[i])
         raised = [ctx.mpf(values[j]) * up for j in node.inputs]
         lowered = [ctx.mpf(values[j]) * down for j in node.inputs]
+        upstream = abs(ctx.mpf(grad))
+        out = abs(ctx.mpf(values[i]))
         for p, j in enumerate(node.inputs):
             local = evaluator.real(evaluator.run(rule.locals[p], args))
             ref[j] += ref[i] * local
-            d = abs(float(local)) if ctx.isfinite(local) else math.inf
+            d = abs(local)
             moved = max(
-                abs(float(evaluator.real(evaluator.run(rule.locals[p], raised)) - local)),
-                abs(float(evaluator.real(evaluator.run(rule.locals[p], lowered)) - local)),
+                abs(evaluator.real(evaluator.run(rule.locals[p], raised)) - local),
+                abs(evaluator.real(evaluator.run(rule.locals[p], lowered)) - local),
             )
-            allowance = 8 * EPS * (d + abs(values[i])) + moved
-            if not math.isfinite(allowance):
-                allowance = math.inf
-            term = abs(grad) * d if d else 0.0
-            bound[j] += bound[i] * d + abs(grad) * allowance + 2 * (uses[j] + 1) * EPS * term
-            if math.isnan(bound[j]):
-                bound[j] = math.inf
+            allowance = 8 * eps * (d + out) + moved
+            if value and ctx.isfinite(value):
+                allowance += d / abs(value) * smallest
+            term = upstream * d if d else ctx.zero
+            bound[j] += bound[i] * d + upstream * allowance + 2 * (uses[j] + 1) * eps * term
+            if ctx.isnan(bound[j]):
+                bound[j] = ctx.inf
             mine = ours[p] if p < len(ours) else math.nan
             if not culprit[j]:
                 culprit[j] = culprit[i]
             if (
                 not culprit[j]
                 and math.isfinite(mine)
-                and abs(mine - float(local)) > allowance + (REL_TOL * d)
+                and abs(ctx.mpf(mine) - local) > allowance + REL_TOL * d
             ):
                 culprit[j] = (
                     f"the local derivative of {node.op} at node {i} is {_fmt(mine)}, "
@@ -387,7 +395,7 @@ def _close(ctx: Any, ours: float, theirs: Any) -> bool:
     return math.isclose(ours, float(theirs), rel_tol=REL_TOL, abs_tol=ABS_TOL)
 
 
-def _local_verdict(ctx: Any, ours: float, ref: Any, bound: float, culprit: str) -> NodeCheck:
+def _local_verdict(ctx: Any, ours: float, ref: Any, bound: Any, culprit: str) -> NodeCheck:
     theirs = float(ref) if not isinstance(ref, ctx.mpc) else math.nan
     if not math.isfinite(ours) or not math.isfinite(theirs):
         verdict = compare(ours, theirs)
@@ -402,7 +410,8 @@ def _local_verdict(ctx: Any, ours: float, ref: Any, bound: float, culprit: str) 
         return NodeCheck(
             theirs,
             "n/a",
-            f"ill-conditioned: float rounding can move this gradient by up to {bound:.3g}, "
+            f"ill-conditioned: float rounding can move this gradient by up to "
+            f"{ctx.nstr(bound, 3)}, "
             f"more than it differs from SymPy's {theirs!r}",
             "local",
         )

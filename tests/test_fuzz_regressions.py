@@ -96,3 +96,16 @@ def test_explain_shows_no_terminal_escape_from_a_comment(breaker: str) -> None:
 def test_fuzzer_inputs_run_cleanly(source: str, point: dict[str, float]) -> None:
     result = run(source, point)
     assert result.check.status != "mismatch"
+
+
+def test_a_value_that_underflows_is_rounding_not_a_mismatch() -> None:
+    # w/abs(r - w/s*t/c/C) divides 1e-300 by 1e300: the float value is 0.0,
+    # the exact one 1e-600, and the gradients that flow through it pick up
+    # factors of 1e300 on the way back. SymPy, exact, gives O(1) gradients;
+    # floats give 0. That is float underflow, not a wrong rule: n/a.
+    source = "c+r-w/abs(+r-w/+s*t/+c/C)/v/abs(+r-w/+s*t/+c/C)/z"
+    names = ["c", "r", "w", "s", "t", "C", "v", "z"]
+    result = run(source, dict.fromkeys(names, -1e-300))
+    assert result.check.status == "ok"
+    verdicts = {n.verdict for n in result.nodes if n.grad is not None}
+    assert "mismatch" not in verdicts
