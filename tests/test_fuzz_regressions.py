@@ -109,3 +109,29 @@ def test_a_value_that_underflows_is_rounding_not_a_mismatch() -> None:
     assert result.check.status == "ok"
     verdicts = {n.verdict for n in result.nodes if n.grad is not None}
     assert "mismatch" not in verdicts
+
+
+BIGGEST = 1.7976931348623157e308
+
+
+def test_a_gradient_that_underflows_on_the_way_back_is_rounding_not_a_mismatch() -> None:
+    # d/d(x*0) of (x*0)*y*z/u/v is y*z/(u*v) = 1 exactly, but the backward
+    # pass forms 1/v = 5.6e-309 and then 1/(u*v), which underflows to 0.
+    big = -BIGGEST
+    result = run("x*0*y*z/u/v + w", dict(x=big, y=big, z=big, u=big, v=big, w=1.0))
+    assert result.check.status == "ok"
+    node = next(n for n in result.nodes if n.text == "x*0")
+    assert (node.grad, node.verdict) == (0.0, "n/a")
+    assert node.sympy_grad == 1.0  # y*z/(u*v), by hand
+
+
+def test_an_exact_gradient_past_the_float_range_is_not_a_mismatch() -> None:
+    # The fuzzer's program: the gradient of q00*0 is jj*e*O*s01/j/ek, about
+    # -4.9e308 in exact arithmetic: past the largest float.
+    source = "s/qas0-3200+q00*0*jj*e*\rO*s01/j0j00n1/ek"
+    point = {"s": 7.737681242476859e307, "qas0": 6.859000506730609e295}
+    point |= dict.fromkeys(["q00", "jj", "O", "s01", "j0j00n1", "ek"], -BIGGEST)
+    result = run(source, point)
+    assert result.check.status == "ok"
+    node = next(n for n in result.nodes if n.text == "q00*0")
+    assert node.verdict == "n/a" and "past 1e308" in node.reason
