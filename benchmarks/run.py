@@ -199,7 +199,10 @@ def micrograd_recursion_note() -> str:
 
 
 def cold_start(repeats: int) -> list[tuple[str, float]]:
-    backprop = shutil.which("backprop")
+    # The console script installed with this interpreter (not a pyenv or
+    # other shim found first on PATH, which adds its own start-up).
+    script = os.path.join(os.path.dirname(sys.executable), "backprop")
+    backprop = script if os.path.exists(script) else shutil.which("backprop")
     command = [backprop] if backprop else [sys.executable, "-m", "backprop"]
     args = ["eval", "(x+y)*z", "--at", "x=-2,y=5,z=-4"]
     unset = ("FORCE_COLOR", "TTY_COMPATIBLE", "PYTHONDONTWRITEBYTECODE")
