@@ -77,6 +77,21 @@ def _softplus(a: float) -> float:
     return max(a, 0.0) + math.log1p(math.exp(-abs(a)))
 
 
+def _sigmoid_slope(a: float) -> float:
+    # sigmoid(a) * (1 - sigmoid(a)) from the input, as e / (1 + e)^2 with
+    # e = exp(-|a|): from the rounded output, 1 - out cancels to 0 by a = 37
+    # while the true slope is 8.5e-17 (and 4.2e-18 at a = 40).
+    e = math.exp(-abs(a))
+    return e / ((1.0 + e) * (1.0 + e))
+
+
+def tanh_slope(a: float) -> float:
+    # 1 - tanh(a)^2 = 4e / (1 + e)^2 with e = exp(-2|a|), for the same reason:
+    # 1 - out * out is 0 from a = 19.1 on, where the true slope is 1e-16.
+    e = math.exp(-2.0 * abs(a))
+    return 4.0 * e / ((1.0 + e) * (1.0 + e))
+
+
 def _relu(a: float) -> float:
     return a if a > 0 else 0.0
 
@@ -210,8 +225,8 @@ _ROWS = [
          "atan"),
     Gate("sinh", 1, math.sinh, lambda a, out: (_cosh_safe(a),), lambda sp, a: sp.sinh(a), "sinh"),
     Gate("cosh", 1, math.cosh, lambda a, out: (_sinh_safe(a),), lambda sp, a: sp.cosh(a), "cosh"),
-    Gate("tanh", 1, math.tanh, lambda a, out: (1.0 - out * out,), lambda sp, a: sp.tanh(a), "tanh"),
-    Gate("sigmoid", 1, _sigmoid, lambda a, out: (out * (1.0 - out),),
+    Gate("tanh", 1, math.tanh, lambda a, out: (tanh_slope(a),), lambda sp, a: sp.tanh(a), "tanh"),
+    Gate("sigmoid", 1, _sigmoid, lambda a, out: (_sigmoid_slope(a),),
          lambda sp, a: 1 / (1 + sp.exp(-a)), "sigmoid"),
     Gate("softplus", 1, _softplus, lambda a, out: (_sigmoid(a),),
          lambda sp, a: sp.log(1 + sp.exp(a)), "softplus"),

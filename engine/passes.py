@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import cast
 
 from backprop.engine.errors import DomainError, NumericError
-from backprop.engine.gates import GATES, Gate
+from backprop.engine.gates import GATES, Gate, tanh_slope
 from backprop.engine.graph import Graph
 
 
@@ -160,8 +160,7 @@ def backward(
         elif len(ins) == 1:
             j = ins[0]
             if inline and op == "tanh":
-                out = values[i]
-                grads[j] += upstream * (1.0 - out * out)
+                grads[j] += upstream * tanh_slope(values[j])
             else:
                 (d,) = rule[op](values[j], values[i])
                 grads[j] += upstream * d

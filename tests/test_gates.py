@@ -292,3 +292,26 @@ def test_far_out_sigmoid_and_softplus_evaluate_without_overflow() -> None:
         expected = 1 / (1 + mpmath.exp(-x)) + mpmath.log1p(mpmath.exp(x))
         assert close(result.value, float(expected), rel=1e-14)
         assert math.isfinite(result.gradients["x"])
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+@pytest.mark.parametrize("x", [19.5, -25.0, 40.0, -300.0, 350.0])
+def test_far_out_slopes_keep_their_digits(name: str, x: float) -> None:
+    # Where the output rounds to +-1 (or 0 and 1), a slope taken from the
+    # output (1 - out**2, out*(1 - out)) is 0; the true slope is tiny but a
+    # normal float, and it must come out to full precision.
+    formula = {case[0]: case[1] for case in GATE_CASES}[name]
+    slope = GATES[name].local(x, GATES[name].forward(x))[0]
+    expected = precise_slope(formula, (x,), 0)
+    assert expected != 0.0
+    assert close(slope, expected, rel=1e-14), (name, x, slope, expected)
+
+
+def test_a_tiny_sigmoid_slope_times_a_huge_weight() -> None:
+    # d/dx sigmoid(x) * 1e30 at x = 40 is 1e30 * e^-40 / (1 + e^-40)^2.
+    with mp.workdps(50):
+        e = mp.exp(-40)
+        expected = float(mp.mpf("1e30") * e / (1 + e) ** 2)
+    result = evaluate("sigmoid(x)*1e30", {"x": 40.0})
+    assert close(result.gradients["x"], expected, rel=1e-14)
+    assert result.exit_code == 0
