@@ -20,6 +20,7 @@ from backprop.cli.main import (
     plain_output,
     program_options,
 )
+from backprop.parser import printable
 
 DEFAULT_PRECISION = 4
 TARGET_WIDTH = 40  # a node's sub-expression, where it names a gradient's destination
@@ -66,8 +67,7 @@ def program_lines(source: str, limit: int = 10, width: int = 100) -> list[str]:
     # at a form feed or U+2028 inside a comment and show the comment's rest.
     for raw in source.removeprefix("\ufeff").split("\n"):
         text = " ".join(raw.split("#", 1)[0].split())
-        if not text.isprintable():  # no terminal escapes from the program text
-            text = "".join(c if c.isprintable() else "\ufffd" for c in text)
+        text = printable(text)  # no terminal escapes from the program text
         if text:
             if len(lines) == limit:
                 lines.append("…")
@@ -232,10 +232,10 @@ def explain_lines(doc: Any, precision: int | None = DEFAULT_PRECISION) -> list[L
 
 def _cached(doc: Any, operand: Any, num: Any) -> str:
     """`a = w1 = -3`: the gate's letter, the node it reads, the value it cached."""
-    ref = _ref(doc, operand.node, 0)
-    if ref == operand.var:
-        return f"{operand.var} = {num(operand.value)}"
-    return f"{operand.var} = {ref} = {num(operand.value)}"
+    ref, value = _ref(doc, operand.node, 0), num(operand.value)
+    if ref in (operand.var, value):  # a constant: `b = 0`, not `b = 0 = 0`
+        return f"{operand.var} = {value}"
+    return f"{operand.var} = {ref} = {value}"
 
 
 def local_times(local: str, upstream: str) -> str:

@@ -24,7 +24,7 @@ from backprop.cli.main import (
     plain_output,
     program_options,
 )
-from backprop.parser import BackpropError
+from backprop.parser import BackpropError, printable
 
 DEFAULT_PRECISION = 4  # as explain's
 LABEL_WIDTH = 40  # a node's sub-expression in a drawing
@@ -58,12 +58,6 @@ def _shorten(text: str, width: int = LABEL_WIDTH) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _printable(text: str) -> str:
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else "\ufffd" for c in text)
-
-
 def node_lines(node: Any, drawing: Any, num: Callable[[float], str]) -> list[str]:
     """A node's label, line by line: what it is, its sub-expression, value and gradient."""
     if node.kind == "input":
@@ -78,7 +72,7 @@ def node_lines(node: Any, drawing: Any, num: Callable[[float], str]) -> list[str
         lines.append(f"grad {num(node.grad)}")
     if node.id == drawing.output:
         lines[0] += " (output)"
-    return [_printable(line) for line in lines]
+    return [printable(line) for line in lines]
 
 
 def _lettered(drawing: Any) -> set[int]:
@@ -113,7 +107,7 @@ _DOT_TABLE = str.maketrans(_DOT_ESCAPES)
 
 def dot_string(lines: list[str]) -> str:
     """A quoted DOT label: quotes, backslashes and record characters escaped, lines joined."""
-    escaped = (_printable(line).translate(_DOT_TABLE) for line in lines)
+    escaped = (printable(line).translate(_DOT_TABLE) for line in lines)
     return '"' + "\\n".join(escaped) + '"'
 
 
@@ -160,7 +154,7 @@ _MERMAID_TABLE = str.maketrans(_MERMAID_CODES)
 
 def mermaid_string(lines: list[str]) -> str:
     """A quoted Mermaid label: special characters as entity codes (#34; ...), lines joined."""
-    escaped = (_printable(line).translate(_MERMAID_TABLE) for line in lines)
+    escaped = (printable(line).translate(_MERMAID_TABLE) for line in lines)
     return '"' + "<br>".join(escaped) + '"'
 
 
@@ -233,9 +227,9 @@ def tree_lines(
             line.append(("  (shown above)", "dim"))
             lines.append(line)
             continue
-        line.append((_printable(name), "bold" if node.kind == "gate" else ""))
+        line.append((printable(name), "bold" if node.kind == "gate" else ""))
         if node.kind == "gate":
-            line.append(("  " + _printable(_shorten(node.text)), ""))
+            line.append(("  " + printable(_shorten(node.text)), ""))
         elif node.kind == "constant":
             line.append(("  constant", "dim"))
         else:

@@ -80,7 +80,7 @@ def read_program(program: str | None, path: str | None) -> str:
     if program is not None and program != "-":
         return program
     if program == "-" or path == "-":
-        data = click.get_binary_stream("stdin").read()
+        data = sys.stdin.buffer.read()
         where = "standard input"
     else:
         assert path is not None

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from backprop.engine import NodeResult, Result
-from backprop.parser import BackpropError
+from backprop.parser import BackpropError, printable
 
 HEADERS = ("id", "gate", "expression", "inputs", "value", "grad", "sympy", "check")
 NUMERIC = {"id", "value", "grad", "sympy"}
@@ -71,12 +71,12 @@ def _footer(result: Result, precision: int | None) -> list[str]:
     if gate_by_gate:
         reasons = sorted({n.reason.removeprefix("checked gate by gate: ") for n in gate_by_gate})
         lines.append(
-            f"checked gate by gate (local): {len(gate_by_gate)} node(s): {'; '.join(reasons)}"
+            f"checked gate by gate (local): {len(gate_by_gate):,} node(s): {'; '.join(reasons)}"
         )
     unchecked = [n for n in result.nodes if n.verdict == "not checked"]
     if unchecked:
         reasons = sorted({n.reason for n in unchecked})
-        lines.append(f"not checked: {len(unchecked)} node(s): {'; '.join(reasons)}")
+        lines.append(f"not checked: {len(unchecked):,} node(s): {'; '.join(reasons)}")
     return lines
 
 
@@ -185,13 +185,9 @@ def render_json(result: Result) -> str:
     return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
-def _printable(text: str) -> str:
-    return "".join(c if c.isprintable() or c == "\t" else "\ufffd" for c in text)
-
-
 def render_error(source: str | None, err: BackpropError, window: int = 60) -> str:
     """`error: message`, then the offending line with a caret under the span."""
-    lines = [f"error: {err.message}"]
+    lines = [f"error: {printable(err.message, keep=chr(10))}"]
     span = err.span
     if source is None or span is None:
         return lines[0] + "\n"
@@ -214,9 +210,9 @@ def render_error(source: str | None, err: BackpropError, window: int = 60) -> st
     if source.count("\n", 0, len(source.rstrip("\n"))) > 0:
         line_no = source.count("\n", 0, start) + 1
         prefix = f"  line {line_no} | "
-        lines.append(prefix + _printable(shown))
+        lines.append(prefix + printable(shown, keep="\t"))
         lines.append(" " * (len(prefix) - 2) + "| " + pad + caret)
     else:
-        lines.append(prefix + _printable(shown))
+        lines.append(prefix + printable(shown, keep="\t"))
         lines.append(prefix + pad + caret)
     return "\n".join(lines) + "\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backprop.parser.errors import Span
+from backprop.parser.errors import Span, printable
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +44,9 @@ class Graph:
         cut = end - start > limit
         raw = self.source[start : start + limit + 1 if cut else end]
         text = " ".join(raw.split())
-        if not text.isprintable():
-            # A comment inside parentheses can hold anything: no terminal escapes
-            # or bidi overrides reach a table, only U+FFFD in their place.
-            text = "".join(c if c.isprintable() else "\ufffd" for c in text)
+        # A comment inside parentheses can hold anything: no terminal escapes
+        # or bidi overrides reach a table, only U+FFFD in their place.
+        text = printable(text)
         if cut or len(text) > limit:
             text = text[: limit - 1] + "…"
         return text

@@ -1,6 +1,6 @@
 """Text to syntax tree: the language of backprop (see SPEC.md, "The language")."""
 
-from backprop.parser.errors import BackpropError, ParseError, Span
+from backprop.parser.errors import BackpropError, ParseError, Span, printable
 from backprop.parser.lang import CONSTANTS, FUNCTIONS, MAX_DEPTH, MAX_SOURCE
 from backprop.parser.lexer import Token, tokenize
 from backprop.parser.parse import parse
@@ -34,6 +34,7 @@ __all__ = [
     "Token",
     "Unary",
     "parse",
+    "printable",
     "to_sexpr",
     "tokenize",
 ]

@@ -18,6 +18,15 @@ class Span(NamedTuple):
         return line, col
 
 
+def printable(text: str, keep: str = "") -> str:
+    """`text` safe for a terminal: each unprintable character (an escape, BEL, a
+    bidi override, a newline unless kept) becomes U+FFFD. Program text, comments
+    and file names are the user's and reach tables, messages and drawings."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in keep else "\ufffd" for c in text)
+
+
 class BackpropError(Exception):
     """Bad input of any kind: a message for the user and, where known, a span."""
 

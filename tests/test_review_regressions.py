@@ -73,3 +73,19 @@ def test_a_check_budget_the_timer_cannot_hold_is_a_usage_error(seconds: str) -> 
     done = run("eval", "x", "--at", "x=1", "--check-seconds", seconds, expect=2)
     assert "--check-seconds" in done.stderr
     assert "internal error" not in done.stderr
+
+
+@pytest.mark.parametrize("command", ["eval", "explain", "graph"])
+def test_a_file_name_cannot_write_terminal_escapes(tmp_path, command: str) -> None:
+    # The "cannot read" message repeats the file name, which is the user's text.
+    missing = tmp_path / "no\x1b]0;title\x07such\x1b[31m.bp"
+    done = run(command, "-f", str(missing), expect=2)
+    assert "cannot read" in done.stderr
+    assert not any(c in done.stderr for c in "\x1b\x07"), done.stderr
+    assert "no\ufffd]0;title\ufffdsuch\ufffd[31m.bp" in done.stderr
+
+
+def test_explain_names_a_constant_input_once() -> None:
+    out = run("explain", "max(x, 0)", "--at", "x=-1").stdout
+    assert "cached inputs      a = x = -1, b = 0\n" in out
+    assert "b = 0 = 0" not in out
