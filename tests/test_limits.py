@@ -18,9 +18,10 @@ import sys
 import pytest
 from backprop.cli.render import render_json, render_plain
 from backprop.engine import evaluate
+from backprop.engine.check import MAX_SECONDS
 from backprop.parser import ParseError, parse
 from backprop.parser.lang import MAX_DEPTH, MAX_NODES, MAX_NUMBER, MAX_SOURCE, MAX_STATEMENTS
-from clirun import run
+from clirun import ROOT, run
 
 # The module, not the function `parse` that the package exports under the same name.
 PARSE_MODULE = sys.modules["backprop.parser.parse"]
@@ -38,6 +39,26 @@ def assert_clean_refusal(args: list[str], stdin: str | None, limit_text: str) ->
 def test_the_limits_are_the_documented_ones() -> None:
     assert (MAX_SOURCE, MAX_DEPTH, MAX_NUMBER) == (10_000_000, 100_000, 400)
     assert (MAX_STATEMENTS, MAX_NODES) == (1_000_000, 2_000_000)
+
+
+def test_the_readme_states_the_limits_the_code_enforces() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Limits", 1)[1].split("\n## ", 1)[0]
+    rows = {
+        cells[0]: cells[1]
+        for line in section.splitlines()
+        if line.startswith("| ")
+        and len(cells := [c.strip() for c in line.strip("|").split("|")]) == 2
+    }
+    assert rows["program size"] == f"{MAX_SOURCE:,} characters"
+    assert (
+        rows["nesting depth (parentheses, calls, prefix signs and powers)"]
+        == f"{MAX_DEPTH:,} levels"
+    )
+    assert rows["statements"] == f"{MAX_STATEMENTS:,}"
+    assert rows["graph nodes (inputs, constants, operators and calls)"] == f"{MAX_NODES:,}"
+    assert rows["one number literal"] == f"{MAX_NUMBER:,} characters"
+    assert rows["`--check-seconds`"].startswith(f"{int(MAX_SECONDS):,} ")
 
 
 # --- program size -------------------------------------------------------------------
