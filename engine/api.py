@@ -92,6 +92,13 @@ def resolve_point(graph: Graph, at: Mapping[str, float]) -> dict[str, float]:
     return {name: float(at[name]) for name in names}
 
 
+def _real_tie(ins: tuple[int, ...], values: list[float], out: float, depends: list[bool]) -> bool:
+    """A max/min tie is a kink only between different nodes, one of them an input's:
+    min(x, y, x) at x < y is min(x, y), and max(2, 2, x) at x < 2 does not move."""
+    tied = {j for j in ins if values[j] == out}
+    return len(tied) > 1 and any(depends[j] for j in tied)
+
+
 def _notes(
     graph: Graph, values: list[float], grads: list[float | None], gates: Mapping[str, Gate]
 ) -> tuple[list[list[str]], list[bool]]:
@@ -113,6 +120,8 @@ def _notes(
             continue
         gate = gates[node.op]
         note = gate.kink(*[values[j] for j in node.inputs], values[i]) if gate.kink else None
+        if note and gate.arity == -1 and not _real_tie(node.inputs, values, values[i], depends):
+            note = None
         if note:
             notes[i].append(note)
         if note or kinked[i]:

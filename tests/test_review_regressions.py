@@ -89,3 +89,25 @@ def test_explain_names_a_constant_input_once() -> None:
     out = run("explain", "max(x, 0)", "--at", "x=-1").stdout
     assert "cached inputs      a = x = -1, b = 0\n" in out
     assert "b = 0 = 0" not in out
+
+
+@pytest.mark.parametrize(
+    ("program", "at", "expected"),
+    [
+        # min(x, y, x) is min(x, y): at x < y its slope in x is 1, a smooth point.
+        ("min(x,y,x)", {"x": 1.0, "y": 2.0}, {"x": 1.0, "y": 0.0}),
+        # Two equal constants tie, but x is below them: the output does not move with x.
+        ("max(2,2,x)", {"x": 1.0}, {"x": 0.0}),
+    ],
+)
+def test_a_tie_among_copies_or_constants_is_not_a_kink(program: str, at, expected) -> None:
+    result = evaluate(program, at)
+    assert result.gradients == expected
+    assert all(node.verdict in ("ok", None) for node in result.nodes), result.nodes
+    assert not any("tie" in note for node in result.nodes for note in node.notes)
+
+
+def test_a_tie_between_different_inputs_is_still_a_kink() -> None:
+    result = evaluate("max(x,y)", {"x": 1.0, "y": 1.0})
+    assert result.gradients == {"x": 0.5, "y": 0.5}  # PyTorch's amax: 1/k each
+    assert [node.verdict for node in result.nodes[:2]] == ["n/a", "n/a"]
