@@ -18,6 +18,7 @@ from backprop.cli.main import (
     handle_errors,
     load,
     plain_output,
+    precision_option,
     program_options,
 )
 from backprop.parser import printable
@@ -355,13 +356,8 @@ def render_json(doc: Any) -> str:
 @click.option(
     "--json", "as_json", is_flag=True, help="Write the steps as one strict JSON document."
 )
-@click.option(
-    "--precision",
-    type=click.IntRange(1, 17),
-    metavar="DIGITS",
-    default=DEFAULT_PRECISION,
-    show_default=True,
-    help="Significant digits of the numbers in the text (JSON is always in full).",
+@precision_option(
+    DEFAULT_PRECISION, "Significant digits of the numbers in the text (JSON is always in full)."
 )
 @handle_errors
 def explain_command(

@@ -22,6 +22,7 @@ from backprop.cli.main import (
     handle_errors,
     load,
     plain_output,
+    precision_option,
     program_options,
 )
 from backprop.parser import BackpropError, printable
@@ -368,14 +369,7 @@ def _no_check(drawing: Any) -> None:
     metavar="FILE",
     help="Draw into FILE.svg or FILE.png with Graphviz's dot program (must be installed).",
 )
-@click.option(
-    "--precision",
-    type=click.IntRange(1, 17),
-    metavar="DIGITS",
-    default=DEFAULT_PRECISION,
-    show_default=True,
-    help="Significant digits of values and gradients.",
-)
+@precision_option(DEFAULT_PRECISION, "Significant digits of values and gradients.")
 @handle_errors
 def graph_command(
     program: str | None,

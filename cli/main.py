@@ -116,6 +116,18 @@ def program_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def precision_option(default: int | None, help: str) -> Callable[[Any], Any]:
+    """--precision DIGITS, 1 to 17 significant digits (17 round-trip a float)."""
+    return click.option(
+        "--precision",
+        type=click.IntRange(1, 17),
+        metavar="DIGITS",
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )
+
+
 def handle_errors(func: Callable[..., int]) -> Callable[..., None]:
     """Map the error family to exit 2 with one message, a bug to exit 3."""
 
@@ -215,11 +227,8 @@ def cli() -> None:
     show_default=True,
     help="Time budget for the cross-check; what it cannot reach is reported as not checked.",
 )
-@click.option(
-    "--precision",
-    type=click.IntRange(1, 17),
-    metavar="DIGITS",
-    help="Significant digits in the table (default: every digit). JSON is always in full.",
+@precision_option(
+    None, "Significant digits in the table (default: every digit). JSON is always in full."
 )
 @handle_errors
 def eval_command(
