@@ -15,7 +15,12 @@ inf or nan, and the passes report that as a note.
 `sympy` builds the same gate from SymPy expressions (the cross-check's
 second opinion); `kink` says, for the inputs at hand, whether the gate is at a
 point where it is not differentiable, and which convention (PyTorch's) the
-local derivative used. Forward failures (math domain errors, division by
+local derivative used. `flat` says, for each input, whether the gate's
+output stays put near the point when that input alone moves (relu below 0,
+x**0, a max's losing arguments): that zero local derivative is exact, so the
+backward pass sends nothing back through it, even an infinite or nan gradient
+from above (sqrt(relu(x)) at x = -1 has gradient 0, not 0 * inf = nan;
+PyTorch masks these the same way). Forward failures (math domain errors, division by
 zero, overflow) surface as Python exceptions that the forward pass turns into
 a DomainError naming the gate; `domain` says what the gate needs.
 """
@@ -43,6 +48,7 @@ class Gate:
     label: str  # how the seed names the gate: "add", "multiply", "1/x", ...
     domain: str = ""  # what the gate needs, for the error message
     kink: Callable[..., str | None] | None = None
+    flat: Callable[..., tuple[bool, ...]] | None = None
 
 
 def _leaf(*_: float) -> tuple[float, ...]:
@@ -128,6 +134,11 @@ def _pow_local(a: float, b: float, out: float) -> tuple[float, float]:
     return da, db
 
 
+def _pow_flat(a: float, b: float, out: float) -> tuple[bool, bool]:
+    # a**0 is 1 whatever a is; 1**b is 1 and 0**b is 0 (b > 0) whatever b is.
+    return (b == 0, a == 1 or (a == 0 and b >= 0))
+
+
 def _pow_kink(a: float, b: float, out: float) -> str | None:
     # 0**b jumps from 1 at b = 0 to 0 for b > 0: no derivative in the exponent there.
     if a == 0 and b == 0:
@@ -170,6 +181,11 @@ def _extreme_local(*args_out: float) -> tuple[float, ...]:
     return tuple(w * share for w in winners)
 
 
+def _losers(*args_out: float) -> tuple[bool, ...]:
+    *args, out = args_out
+    return tuple(x != out for x in args)
+
+
 def _tie(*args_out: float) -> str | None:
     *args, out = args_out
     k = sum(1 for x in args if x == out)
@@ -208,7 +224,7 @@ _ROWS = [
     Gate("pos", 1, lambda a: +a, lambda a, out: (1.0,), lambda sp, a: a, "*+1"),
     Gate("pow", 2, math.pow, _pow_local, lambda sp, a, b: a**b, "power",
          "a positive base, or an integer exponent (and no 0 to a negative power)",
-         kink=_pow_kink),
+         kink=_pow_kink, flat=_pow_flat),
     Gate("exp", 1, math.exp, lambda a, out: (out,), lambda sp, a: sp.exp(a), "exp"),
     Gate("log", 1, math.log, lambda a, out: (_recip(a),), lambda sp, a: sp.log(a), "log",
          "a positive argument"),
@@ -231,11 +247,12 @@ _ROWS = [
     Gate("softplus", 1, _softplus, lambda a, out: (_sigmoid(a),),
          lambda sp, a: sp.log(1 + sp.exp(a)), "softplus"),
     Gate("relu", 1, _relu, lambda a, out: (1.0 if a > 0 else 0.0,),
-         lambda sp, a: sp.Max(a, 0), "relu", kink=_at_zero("relu", "the local derivative is 0")),
+         lambda sp, a: sp.Max(a, 0), "relu", kink=_at_zero("relu", "the local derivative is 0"),
+         flat=lambda a, out: (a <= 0,)),
     Gate("abs", 1, math.fabs, _abs_local, lambda sp, a: sp.Abs(a), "abs",
          kink=_at_zero("abs", "the local derivative is 0")),
-    Gate("max", -1, max, _extreme_local, _max_sympy, "max", kink=_tie),
-    Gate("min", -1, min, _extreme_local, _min_sympy, "min", kink=_tie),
+    Gate("max", -1, max, _extreme_local, _max_sympy, "max", kink=_tie, flat=_losers),
+    Gate("min", -1, min, _extreme_local, _min_sympy, "min", kink=_tie, flat=_losers),
 ]  # fmt: skip
 
 GATES: dict[str, Gate] = {gate.name: gate for gate in _ROWS}

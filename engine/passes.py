@@ -137,6 +137,7 @@ def backward(
     grads = [0.0] * len(nodes)
     grads[graph.output] = 1.0
     rule = {name: gate.local for name, gate in gates.items()}
+    flat = {name: gate.flat for name, gate in gates.items() if gate.flat}
     inline = gates is GATES
     for i in range(graph.output, -1, -1):
         if not live[i]:
@@ -145,27 +146,26 @@ def backward(
         ins = node.inputs
         upstream = grads[i]
         op = node.op
-        if len(ins) == 2:
+        if inline and op == "add":
             a, b = ins
-            if inline and op == "add":
-                grads[a] += upstream
-                grads[b] += upstream
-            elif inline and op == "mul":
-                grads[a] += upstream * values[b]
-                grads[b] += upstream * values[a]
-            else:
-                da, db = rule[op](values[a], values[b], values[i])
-                grads[a] += upstream * da
-                grads[b] += upstream * db
-        elif len(ins) == 1:
+            grads[a] += upstream
+            grads[b] += upstream
+        elif inline and op == "mul":
+            a, b = ins
+            grads[a] += upstream * values[b]
+            grads[b] += upstream * values[a]
+        elif inline and op == "tanh":
             j = ins[0]
-            if inline and op == "tanh":
-                grads[j] += upstream * tanh_slope(values[j])
-            else:
-                (d,) = rule[op](values[j], values[i])
-                grads[j] += upstream * d
+            grads[j] += upstream * tanh_slope(values[j])
         elif ins:
-            for j, d in zip(ins, rule[op](*[values[j] for j in ins], values[i])):
+            args = [values[j] for j in ins]
+            local = rule[op](*args, values[i])
+            if upstream - upstream != 0.0 and op in flat:  # inf or nan from above
+                # Where the gate is flat in an input, nothing flows back (not inf * 0).
+                still = flat[op](*args, values[i])
+                ins = tuple(j for j, s in zip(ins, still) if not s)
+                local = tuple(d for d, s in zip(local, still) if not s)
+            for j, d in zip(ins, local):
                 grads[j] += upstream * d
     if all(depends):
         return cast("list[float | None]", grads)

@@ -6,13 +6,13 @@ import re
 from collections.abc import Iterable
 
 from backprop.engine.errors import InputError
-from backprop.parser.errors import ParseError
+from backprop.parser.errors import ParseError, Span
 from backprop.parser.lexer import NAME_RE, NUMBER_RE, to_float
 
 _AT_LINE = re.compile(r"^[ \t]*#[ \t]*at:(.*)$", re.MULTILINE)
 
 
-def parse_at(items: Iterable[str]) -> list[tuple[str, float]]:
+def parse_at(items: Iterable[str], where: str = "--at") -> list[tuple[str, float]]:
     """`["w0=2", "x0=-1,w1=-3"]` -> [("w0", 2.0), ("x0", -1.0), ("w1", -3.0)].
 
     Values follow the language's NUMBER grammar with an optional sign:
@@ -25,30 +25,42 @@ def parse_at(items: Iterable[str]) -> list[tuple[str, float]]:
             if not part.strip(" \t") and len(item.split(",")) > 1:
                 continue  # tolerate a trailing comma: "x=1,"
             if not eq or not name:
-                raise InputError(f"--at expects NAME=VALUE, got {part.strip()!r}")
+                raise InputError(f"{where} expects NAME=VALUE, got {part.strip()!r}")
             if not NAME_RE.fullmatch(name):
-                raise InputError(f"--at name {name!r} is not a valid name")
-            pairs.append((name, _number(name, value)))
+                raise InputError(f"{where} name {name!r} is not a valid name")
+            pairs.append((name, _number(name, value, where)))
     return pairs
 
 
-def _number(name: str, text: str) -> float:
+def _number(name: str, text: str, where: str) -> float:
     digits = text[1:] if text[:1] in "+-" else text
     if not NUMBER_RE.fullmatch(digits):
         raise InputError(
-            f"--at value for {name} must be a decimal number such as 2, -0.5 or 1e-3, got {text!r}"
+            f"{where} value for {name} must be a decimal number such as 2, -0.5 or 1e-3, "
+            f"got {text!r}"
         )
     try:
         value = to_float(digits, None)  # type: ignore[arg-type]
     except ParseError as err:
-        raise InputError(f"--at value for {name}: {err.message}") from None
+        raise InputError(f"{where} value for {name}: {err.message}") from None
     return -value if text.startswith("-") else value
 
 
 def defaults(source: str) -> list[tuple[str, float]]:
     """The point a sample file carries in `# at: w0=2, x0=-1` comment lines."""
-    found = [match.group(1) for match in _AT_LINE.finditer(source)]
-    return parse_at(found) if found else []
+    pairs: list[tuple[str, float]] = []
+    for match in _AT_LINE.finditer(source):
+        try:
+            found = parse_at([match.group(1)], where="'# at:'")
+        except InputError as err:  # point at the line in the program
+            raise InputError(err.message, Span(match.start(), match.end())) from None
+        for name, value in found:
+            if any(name == seen for seen, _ in pairs):
+                raise InputError(
+                    f"{name} is given twice in the '# at:' lines", Span(match.start(), match.end())
+                )
+            pairs.append((name, value))
+    return pairs
 
 
 def merge(defaults: list[tuple[str, float]], given: list[tuple[str, float]]) -> dict[str, float]:
