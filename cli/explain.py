@@ -153,7 +153,10 @@ def explain_lines(doc: Any, precision: int | None = DEFAULT_PRECISION) -> list[L
         ": from the output back to the inputs. Each gate multiplies the gradient",
     )
     w.line("from above (upstream) by its local derivative and sends the product to each input.")
-    if not doc.backward:
+    out_input = next((item.name for item in doc.inputs if item.id == doc.output), None)
+    if out_input is not None:
+        w.line(f"  The output is the input {out_input} itself: d out/d {out_input} = 1, no gate.")
+    elif not doc.backward:
         w.line("  The output depends on no input: no gradient flows back.")
     label_width = 19
     for step in doc.backward:
@@ -218,6 +221,8 @@ def explain_lines(doc: Any, precision: int | None = DEFAULT_PRECISION) -> list[L
                 line.append(
                     f"  ({item.name} is used {len(item.parts)} times: the gradients add up)"
                 )
+            elif item.id == doc.output:
+                line.append("  (the output itself)")
             elif not item.parts:
                 line.append("  (does not affect the output)")
             w.line(*line)

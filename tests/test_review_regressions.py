@@ -111,3 +111,61 @@ def test_a_tie_between_different_inputs_is_still_a_kink() -> None:
     result = evaluate("max(x,y)", {"x": 1.0, "y": 1.0})
     assert result.gradients == {"x": 0.5, "y": 0.5}  # PyTorch's amax: 1/k each
     assert [node.verdict for node in result.nodes[:2]] == ["n/a", "n/a"]
+
+
+@pytest.mark.parametrize(
+    ("program", "x"),
+    [
+        # Each is constant near the point (0 for x < 0, or a constant power x**0),
+        # so its derivative is 0; an infinite gradient from above (sqrt and asin
+        # at the edge of their domains) times the flat gate's 0 was nan.
+        ("sqrt(relu(x))", -1.0),
+        ("pow(relu(x), 0.5)", -1.0),
+        ("acos(relu(x)+1)", -1.0),
+        ("sqrt(max(x, 0))", -2.0),
+        ("asin(x**0)", 3.0),
+        ("asin(exp(x)**0)", 3.0),
+        ("sqrt(1-x**0)", 2.0),
+    ],
+)
+def test_a_flat_gate_stops_an_infinite_gradient(program: str, x: float) -> None:
+    result = evaluate(program, {"x": x})
+    assert result.gradients == {"x": 0.0}
+    assert result.check.status == "ok"
+    assert result.nodes[0].verdict == "ok", result.nodes[0]
+
+
+def test_a_nan_gradient_does_not_leak_through_a_constant_exponent() -> None:
+    # x = cos(z) / (-y)**1 = -cos(z)/y: dz = sin(z)/y, dy = cos(z)/y**2. The
+    # exponent's own gradient is nan (log of the negative base -y), but the
+    # exponent cosh(z)**0 is 1 whatever z is, so none of that nan reaches z.
+    z, y = -2.0, 1.0
+    result = evaluate("x = cos(z) / (-y)**cosh(z)**0; max(x, 1e-3)", {"z": z, "y": y})
+    assert result.gradients["z"] == pytest.approx(math.sin(z) / y, rel=1e-15)
+    assert result.gradients["y"] == pytest.approx(math.cos(z) / y**2, rel=1e-15)
+    assert result.exit_code == 0
+
+
+@pytest.mark.parametrize("program", ["x", "y = x", "z = x*2; x"])
+def test_explain_when_the_output_is_an_input(program: str) -> None:
+    # d x / d x = 1: nothing "depends on no input", and x does affect the output.
+    out = run("explain", program, "--at", "x=1").stdout
+    assert "depends on no input" not in out
+    assert "dx = 1  (the output itself)" in out
+    assert "dx = 1  (does not affect the output)" not in out
+
+
+def test_a_bad_at_line_is_blamed_on_the_line_not_on_the_option(tmp_path) -> None:
+    program = tmp_path / "bad.bp"
+    program.write_text("x\n# at: x=nan\n", encoding="utf-8")
+    done = run("eval", "-f", str(program), expect=2)
+    assert done.stderr.startswith("error: '# at:' value for x must be a decimal number")
+    assert "--at" not in done.stderr
+    assert "line 2 | # at: x=nan" in done.stderr
+
+
+def test_a_name_twice_in_the_at_lines_is_an_error_as_in_the_option(tmp_path) -> None:
+    program = tmp_path / "twice.bp"
+    program.write_text("# at: x=1\n# at: x=2\nx*2\n", encoding="utf-8")
+    done = run("eval", "-f", str(program), expect=2)
+    assert done.stderr.startswith("error: x is given twice in the '# at:' lines")
