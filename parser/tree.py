@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from backprop.parser.errors import Span
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Num:
     """A number literal; `text` is as written."""
 
@@ -21,7 +21,7 @@ class Num:
     span: Span
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Name:
     """A name read in an expression: an input, an earlier binding or a constant."""
 
@@ -29,7 +29,7 @@ class Name:
     span: Span
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Unary:
     """A prefix sign: op is '-' or '+'."""
 
@@ -38,7 +38,7 @@ class Unary:
     span: Span
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Binary:
     """op is one of + - * / ** ^."""
 
@@ -48,7 +48,7 @@ class Binary:
     span: Span
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Call:
     """A call of a known function with its arguments."""
 
@@ -60,7 +60,7 @@ class Call:
 Expr = Num | Name | Unary | Binary | Call
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Assign:
     """`name = value`; span covers the whole statement."""
 
@@ -73,7 +73,7 @@ class Assign:
 Statement = Assign | Expr
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Program:
     """The statements in order, and the text they came from."""
 
