@@ -135,8 +135,9 @@ def _pow_local(a: float, b: float, out: float) -> tuple[float, float]:
 
 
 def _pow_flat(a: float, b: float, out: float) -> tuple[bool, bool]:
-    # a**0 is 1 whatever a is; 1**b is 1 and 0**b is 0 (b > 0) whatever b is.
-    return (b == 0, a == 1 or (a == 0 and b >= 0))
+    # a**0 is 1 whatever a is; 1**b is 1 whatever b is, and 0**b is 0 for every b near a b > 0.
+    # (At b = 0, 0**b jumps from 1 to 0: not flat, so an infinite gradient from above stays nan.)
+    return (b == 0, a == 1 or (a == 0 and b > 0))
 
 
 def _pow_kink(a: float, b: float, out: float) -> str | None:

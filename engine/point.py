@@ -9,7 +9,8 @@ from backprop.engine.errors import InputError
 from backprop.parser.errors import ParseError, Span
 from backprop.parser.lexer import NAME_RE, NUMBER_RE, to_float
 
-_AT_LINE = re.compile(r"^[ \t]*#[ \t]*at:(.*)$", re.MULTILINE)
+# A line's end may be CRLF, and the first line may start with a byte-order mark.
+_AT_LINE = re.compile(r"^\ufeff?[ \t]*#[ \t]*at:([^\r\n]*)", re.MULTILINE)
 
 
 def parse_at(items: Iterable[str], where: str = "--at") -> list[tuple[str, float]]:

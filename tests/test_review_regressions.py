@@ -169,3 +169,28 @@ def test_a_name_twice_in_the_at_lines_is_an_error_as_in_the_option(tmp_path) -> 
     program.write_text("# at: x=1\n# at: x=2\nx*2\n", encoding="utf-8")
     done = run("eval", "-f", str(program), expect=2)
     assert done.stderr.startswith("error: x is given twice in the '# at:' lines")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"x*3\r\n# at: x=2\r\n",  # CRLF line ends: the '\r' is not part of the value
+        b"\xef\xbb\xbf# at: x=2\nx*3\n",  # a byte-order mark before the '# at:' line
+    ],
+)
+def test_the_at_line_is_read_whatever_the_file_encoding_noise(tmp_path, content: bytes) -> None:
+    program = tmp_path / "sample.bp"
+    program.write_bytes(content)
+    document = json.loads(run("eval", "-f", str(program), "--json").stdout)
+    assert document["at"] == {"x": 2.0}
+    assert document["value"] == 6.0
+    assert document["gradients"] == {"x": 3.0}
+
+
+def test_zero_to_the_power_zero_is_not_flat_in_the_exponent() -> None:
+    # 0**y is 1 at y = 0 and 0 for y > 0: a jump, so 0**y is not constant near
+    # y = 0 and the infinite slope of sqrt at 0 must not be masked to 0.
+    result = evaluate("sqrt(1-0**y)", {"y": 0.0})
+    assert math.isnan(result.gradients["y"])
+    # For y > 0, 0**y is 0 nearby: flat, and sqrt(1-0) = 1 has slope 1/2 there.
+    assert evaluate("sqrt(1-0**y)", {"y": 1.0}).gradients == {"y": 0.0}
