@@ -12,6 +12,7 @@ from backprop.engine.gates import GATES, Gate
 from backprop.engine.graph import Graph
 from backprop.engine.passes import backward, depends_on_inputs, forward, live_nodes
 from backprop.parser import Span, parse
+from backprop.parser.parse import cycle_collector_paused
 
 LISTED_INPUTS = 10
 
@@ -144,11 +145,12 @@ def evaluate(
     Raises a BackpropError (ParseError, InputError, DomainError,
     NumericError) for bad input; a check disagreement is `result.check`.
     """
-    graph = build_graph(parse(source))
-    point = resolve_point(graph, at or {})
-    values = forward(graph, point, gates)
-    grads = backward(graph, values, gates)
-    notes, kinked = _notes(graph, values, grads, gates)
+    with cycle_collector_paused():
+        graph = build_graph(parse(source))
+        point = resolve_point(graph, at or {})
+        values = forward(graph, point, gates)
+        grads = backward(graph, values, gates)
+        notes, kinked = _notes(graph, values, grads, gates)
 
     checks: list = [None] * len(graph.nodes)
     if check:
@@ -161,6 +163,19 @@ def evaluate(
     else:
         summary = Check("none", "skipped", "none", "cross-check skipped (--no-check)")
 
+    with cycle_collector_paused():
+        nodes = _node_results(graph, values, grads, notes, checks)
+    gradients = {name: grads[i] for name, i in graph.inputs.items()}
+    return Result(source, point, values[graph.output], graph.output, gradients, nodes, summary)
+
+
+def _node_results(
+    graph: Graph,
+    values: list[float],
+    grads: list[float | None],
+    notes: list[list[str]],
+    checks: list,
+) -> tuple[NodeResult, ...]:
     results = []
     for node in graph.nodes:
         c = checks[node.id]
@@ -180,7 +195,4 @@ def evaluate(
                 c.kind if c else None,
             )
         )
-    gradients = {name: grads[i] for name, i in graph.inputs.items()}
-    return Result(
-        source, point, values[graph.output], graph.output, gradients, tuple(results), summary
-    )
+    return tuple(results)
