@@ -192,5 +192,5 @@ def test_zero_to_the_power_zero_is_not_flat_in_the_exponent() -> None:
     # y = 0 and the infinite slope of sqrt at 0 must not be masked to 0.
     result = evaluate("sqrt(1-0**y)", {"y": 0.0})
     assert math.isnan(result.gradients["y"])
-    # For y > 0, 0**y is 0 nearby: flat, and sqrt(1-0) = 1 has slope 1/2 there.
+    # For y > 0, 0**y is 0 nearby: flat in y, so sqrt's finite slope (1/2 at 1) times 0 gives 0.
     assert evaluate("sqrt(1-0**y)", {"y": 1.0}).gradients == {"y": 0.0}
