@@ -186,7 +186,11 @@ class _Commands(click.Group):
     importing click), and `eval` needs neither explain's nor graph's module.
     """
 
-    elsewhere = {"explain": "backprop.cli.explain", "graph": "backprop.cli.graph"}
+    elsewhere = {
+        "explain": "backprop.cli.explain",
+        "graph": "backprop.cli.graph",
+        "grad": "backprop.cli.grad",
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.elsewhere})

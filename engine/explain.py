@@ -63,6 +63,10 @@ FORMULAS: dict[str, Formula] = {
     "abs": Formula("abs({x})", ("sign({x})",)),
     "max": Formula("max(...)", ()),
     "min": Formula("min(...)", ()),
+    "dtanh": Formula("dtanh({x})", ("-2*tanh({x})*dtanh({x})",)),
+    "dsigmoid": Formula("dsigmoid({x})", ("dsigmoid({x})*(1 - 2*sigmoid({x}))",)),
+    "where": Formula("where({a}, {b}, {c})", ("0", "1 if {a} > 0, else 0", "0 if {a} > 0, else 1")),
+    "sign": Formula("sign({x})", ("0",)),
 }  # fmt: skip
 
 # The gate's role in the backward pass, in one phrase (the seed: "the sum node
@@ -78,8 +82,10 @@ HINTS: dict[str, str] = {
     "min": "a min gate routes the whole gradient to its smallest input",
 }
 
-# Formulas that are not expressions of the language (a test evaluates the others).
-NOT_IN_LANGUAGE = {"relu", "abs", "max", "min"}
+# Formulas that are not expressions of the language (a test evaluates the others
+# against SymPy's derivative; sign's is 0 away from 0, which SymPy writes as a
+# DiracDelta it cannot evaluate).
+NOT_IN_LANGUAGE = {"relu", "abs", "max", "min", "where", "sign"}
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _SIMPLE_CONSTANT = re.compile(
@@ -189,7 +195,7 @@ def gate_view(
             extreme = tuple(f"1/{tied} if {n} ties for the {word}, else 0" for n in names)
             hint = f"a {op} gate shares the gradient evenly between the inputs tied for the {word}"
         return GateView(op, names, {}, forward, extreme, hint)
-    names = ("x",) if len(operands) == 1 else ("a", "b")
+    names = ("x",) if len(operands) == 1 else ("a", "b", "c")[: len(operands)]
     generic = GateView(label, names, {}, formula.forward, formula.local, HINTS.get(op, ""))
     if len(operands) != 2:
         return generic

@@ -202,6 +202,34 @@ def _at_zero(name: str, rule: str) -> Callable[[float, float], str | None]:
     return kink
 
 
+def _where(c: float, t: float, f: float) -> float:
+    # where(c, t, f): t where c > 0, else f (JAX's select); the derivative programs'
+    # way of sending nothing through a flat gate, rather than 0 * inf = nan.
+    return t if c > 0 else f
+
+
+def _where_local(c: float, t: float, f: float, out: float) -> tuple[float, float, float]:
+    return (0.0, 1.0, 0.0) if c > 0 else (0.0, 0.0, 1.0)
+
+
+def _where_flat(c: float, t: float, f: float, out: float) -> tuple[bool, bool, bool]:
+    return (True, not c > 0, c > 0)
+
+
+def _where_kink(c: float, t: float, f: float, out: float) -> str | None:
+    if c == 0 and t != f:
+        return "where(c, t, f) jumps at c = 0: the local derivative in c is taken as 0"
+    return None
+
+
+def _where_sympy(sp: Any, c: Any, t: Any, f: Any) -> Any:
+    return sp.Piecewise((t, c > 0), (f, True))
+
+
+def _sign(a: float) -> float:
+    return 1.0 if a > 0 else -1.0 if a < 0 else 0.0
+
+
 def _max_sympy(sp: Any, *args: Any) -> Any:
     return sp.Max(*args)
 
@@ -254,6 +282,16 @@ _ROWS = [
          kink=_at_zero("abs", "the local derivative is 0")),
     Gate("max", -1, max, _extreme_local, _max_sympy, "max", kink=_tie, flat=_losers),
     Gate("min", -1, min, _extreme_local, _min_sympy, "min", kink=_tie, flat=_losers),
+    # The gates that derivative programs are written with (backprop grad): the
+    # slopes of tanh and sigmoid computed from the input (accurate far out), where
+    # and sign.
+    Gate("dtanh", 1, tanh_slope, lambda a, out: (-2.0 * math.tanh(a) * out,),
+         lambda sp, a: 4 / (sp.exp(a) + sp.exp(-a)) ** 2, "dtanh"),
+    Gate("dsigmoid", 1, _sigmoid_slope, lambda a, out: (out * (1.0 - 2.0 * _sigmoid(a)),),
+         lambda sp, a: sp.exp(-a) / (1 + sp.exp(-a)) ** 2, "dsigmoid"),
+    Gate("where", 3, _where, _where_local, _where_sympy, "where", kink=_where_kink, flat=_where_flat),
+    Gate("sign", 1, _sign, lambda a, out: (0.0,), lambda sp, a: sp.sign(a), "sign",
+         kink=_at_zero("sign", "the local derivative is 0"), flat=lambda a, out: (True,)),
 ]  # fmt: skip
 
 GATES: dict[str, Gate] = {gate.name: gate for gate in _ROWS}

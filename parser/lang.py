@@ -28,6 +28,14 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "pow": (2, 2),
     "max": (2, None),
     "min": (2, None),
+    # The gates derivative programs are written with (backprop grad):
+    # dtanh(a) = 1 - tanh(a)^2 and dsigmoid(a) = sigmoid(a)*(1 - sigmoid(a)),
+    # computed from a (accurate far out); where(c, t, f) is t where c > 0,
+    # else f; sign(a) is -1, 0 or 1.
+    "dtanh": (1, 1),
+    "dsigmoid": (1, 1),
+    "where": (3, 3),
+    "sign": (1, 1),
 }
 
 CONSTANTS: dict[str, str] = {"pi": "pi", "e": "e"}

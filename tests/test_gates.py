@@ -66,6 +66,12 @@ GATE_CASES: list[tuple[str, Callable[..., Any], list[Point]]] = [
     ("abs", lambda a: abs(a), [(-2.5,), (3.0,), (-800.0,), (800.0,)]),
     ("max", lambda *args: max(args), [(1.0, 2.0), (3.0, -1.0), (1.0, 5.0, 2.0), (-800.0, 800.0)]),
     ("min", lambda *args: min(args), [(1.0, 2.0), (3.0, -1.0), (1.0, 5.0, 2.0), (-800.0, 800.0)]),
+    ("dtanh", lambda a: 1 - mp.tanh(a) ** 2, [(0.0,), (0.5,), (-3.0,), (20.0,), (-40.0,)]),
+    ("dsigmoid", lambda a: mp.exp(-a) / (1 + mp.exp(-a)) ** 2,
+     [(0.0,), (1.5,), (-3.0,), (40.0,), (-50.0,)]),
+    ("where", lambda c, t, f: t if c > 0 else f,
+     [(1.0, 2.0, -3.0), (-0.5, 2.0, -3.0), (0.25, -1e300, 4.0)]),
+    ("sign", lambda a: mp.sign(a), [(2.5,), (-3.0,), (0.5,), (-800.0,)]),
 ]  # fmt: skip
 
 

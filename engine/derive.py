@@ -1,0 +1,403 @@
+"""Derivatives as graphs: each gate's vector-Jacobian product, and the reverse-mode transform.
+
+Each gate's backward rule is one `vjp` function, written once, as autodidax
+and PyTorch's derivatives.yaml write theirs:
+
+    vjp(L, g, a, b, ..., out) -> (what flows to a, what flows to b, ...)
+
+`g` is the gradient from above, `a, b, ...` the gate's inputs, `out` its
+value, and `L` the arithmetic to use. With `FLOATS` the rule computes numbers
+(the backward pass); with a `Builder` the same rule adds nodes to a graph
+(the gradient as a program, which can be printed, evaluated exactly or
+differentiated again). A rule returns None for an input that nothing flows
+to; `L.where(c, t, f)` (t where c > 0, else f) selects instead of
+multiplying by zero, so a flat gate stops an infinite gradient from above
+(relu below 0 passes 0, not 0 * inf = nan).
+
+The rules mirror the float arithmetic of the engine operation for operation,
+so that the printed program, read back and evaluated, gives the engine's
+gradient bit for bit. Nothing here recurses: the transform is one reverse loop,
+and it adds a bounded number of nodes per gate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from backprop.engine.graph import Graph
+
+INF = math.inf
+NAN = math.nan
+
+# --- IEEE arithmetic for derivatives ---------------------------------------------
+#
+# A forward value outside a gate's domain is an error, but a derivative may be
+# infinite or undefined while every value is finite (sqrt's slope at 0): the
+# derivative's arithmetic gives inf and nan where Python's raises.
+
+
+def _ieee_pow(a: float, b: float) -> float:
+    try:
+        return math.pow(a, b)
+    except (ValueError, ZeroDivisionError):
+        if a == 0 and b < 0:
+            odd = b == int(b) and int(b) % 2 == 1
+            return -INF if odd and math.copysign(1.0, a) < 0 else INF
+        return NAN  # a negative base to a fractional power
+    except OverflowError:
+        odd = b == int(b) and int(b) % 2 == 1
+        return -INF if a < 0 and odd else INF
+
+
+def _ieee_div(a: float, b: float) -> float:
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a == 0 or a != a:
+            return NAN
+        return math.copysign(INF, a) * math.copysign(1.0, b)
+
+
+_AT_ZERO = {"log": -INF, "log2": -INF, "log10": -INF}
+
+
+def ieee(op: str, forward: Callable[..., float], args: Sequence[float]) -> float:
+    """`forward(*args)` with inf and nan where Python raises (a derivative's arithmetic)."""
+    if op == "div":
+        return _ieee_div(args[0], args[1])
+    if op == "pow":
+        return _ieee_pow(args[0], args[1])
+    try:
+        return forward(*args)
+    except OverflowError:
+        if op in ("sinh", "expm1"):
+            return math.copysign(INF, args[0])
+        return INF
+    except (ValueError, ZeroDivisionError):
+        if op in _AT_ZERO and args[0] == 0:
+            return _AT_ZERO[op]
+        if op == "log1p" and args[0] == -1:
+            return -INF
+        return NAN
+
+
+def _where(c: float, t: float, f: float) -> float:
+    return t if c > 0 else f
+
+
+def _sign(a: float) -> float:
+    return 1.0 if a > 0 else -1.0 if a < 0 else 0.0
+
+
+class FloatArithmetic:
+    """The rules' arithmetic on Python floats: the backward pass."""
+
+    def call(self, op: str, *args: float) -> float:
+        from backprop.engine.gates import GATES
+
+        return ieee(op, GATES[op].forward, args)
+
+    def div(self, a: float, b: float) -> float:
+        return _ieee_div(a, b)
+
+    def pow(self, a: float, b: float) -> float:
+        return _ieee_pow(a, b)
+
+    def where(self, c: float, t: float, f: float) -> float:
+        return t if c > 0 else f
+
+    def sign(self, a: float) -> float:
+        return _sign(a)
+
+    def abs(self, a: float) -> float:
+        return math.fabs(a)
+
+
+FLOATS = FloatArithmetic()
+
+
+# --- the rules --------------------------------------------------------------------
+#
+# One function per gate; `L` is FLOATS or a Builder. Each mirrors the float
+# arithmetic the engine has always used (1/b as a reciprocal, then the product),
+# so the two interpretations give the same floats.
+
+
+def _div_vjp(L: Any, g: Any, a: Any, b: Any, out: Any) -> tuple[Any, Any]:
+    recip = L.div(1.0, b)
+    return g * recip, g * (-out * recip)
+
+
+def _pow_vjp(L: Any, g: Any, a: Any, b: Any, out: Any) -> tuple[Any, Any]:
+    # PyTorch's pow_backward: nothing flows to a where b == 0 (a**0 is 1 for
+    # every a), nor to b where a == 1 or a == 0 (1**b and 0**b stay put).
+    da = L.where(L.abs(b), g * (b * L.pow(a, b - 1.0)), 0.0)
+    db = L.where(L.abs(a), L.where(L.abs(a - 1.0), g * (out * L.call("log", a)), 0.0), 0.0)
+    return da, db
+
+
+def _extreme_vjp(L: Any, g: Any, *args_out: Any) -> tuple[Any, ...]:
+    # PyTorch's amax/amin backward: the winners share the gradient evenly
+    # (1/k each); the others are flat (nothing flows, even an infinite gradient).
+    *args, out = args_out
+    winners = [L.where(L.abs(x - out), 0.0, 1.0) for x in args]
+    count = winners[0]
+    for w in winners[1:]:
+        count = count + w
+    share = g * L.div(1.0, count)
+    return tuple(L.where(w, share, 0.0) for w in winners)
+
+
+VJP: dict[str, Callable[..., tuple[Any, ...]]] = {
+    "add": lambda L, g, a, b, out: (g, g),
+    "sub": lambda L, g, a, b, out: (g, -g),
+    "mul": lambda L, g, a, b, out: (g * b, g * a),
+    "div": _div_vjp,
+    "neg": lambda L, g, a, out: (-g,),
+    "pos": lambda L, g, a, out: (g,),
+    "pow": _pow_vjp,
+    "exp": lambda L, g, a, out: (g * out,),
+    "log": lambda L, g, a, out: (g * L.div(1.0, a),),
+    "sqrt": lambda L, g, a, out: (g * L.div(1.0, 2.0 * out),),
+    "sin": lambda L, g, a, out: (g * L.call("cos", a),),
+    "cos": lambda L, g, a, out: (g * -L.call("sin", a),),
+    "tan": lambda L, g, a, out: (g * (1.0 + out * out),),
+    "asin": lambda L, g, a, out: (g * L.div(1.0, L.call("sqrt", 1.0 - a * a)),),
+    "acos": lambda L, g, a, out: (g * -L.div(1.0, L.call("sqrt", 1.0 - a * a)),),
+    "atan": lambda L, g, a, out: (g * L.div(1.0, 1.0 + a * a),),
+    "sinh": lambda L, g, a, out: (g * L.call("cosh", a),),
+    "cosh": lambda L, g, a, out: (g * L.call("sinh", a),),
+    # The slopes from the input, not 1 - out**2: that cancels to 0 far out
+    # (tanh from a = 19.1 on, where the true slope is 1e-16).
+    "tanh": lambda L, g, a, out: (g * L.call("dtanh", a),),
+    "sigmoid": lambda L, g, a, out: (g * L.call("dsigmoid", a),),
+    "softplus": lambda L, g, a, out: (g * L.call("sigmoid", a),),
+    "relu": lambda L, g, a, out: (L.where(a, g, 0.0),),
+    "abs": lambda L, g, a, out: (g * L.sign(a),),
+    "max": _extreme_vjp,
+    "min": _extreme_vjp,
+    # The gates that derivatives are written with: `where` passes the gradient to
+    # the branch it picked; `sign` is flat (its derivative is 0 away from 0).
+    "dtanh": lambda L, g, a, out: (g * (-2.0 * L.call("tanh", a) * out),),
+    "dsigmoid": lambda L, g, a, out: (g * (out * (1.0 - 2.0 * L.call("sigmoid", a))),),
+    "where": lambda L, g, c, t, f, out: (None, L.where(c, g, 0.0), L.where(c, 0.0, g)),
+    "sign": lambda L, g, a, out: (None,),
+}
+
+
+# --- the graph builder --------------------------------------------------------------
+
+
+class Handle:
+    """A node of the graph being built; arithmetic on handles adds nodes."""
+
+    __slots__ = ("builder", "id")
+
+    def __init__(self, builder: Builder, id: int) -> None:
+        self.builder = builder
+        self.id = id
+
+    def _lift(self, other: Any) -> Handle:
+        return other if isinstance(other, Handle) else self.builder.const(float(other))
+
+    def __add__(self, other: Any) -> Handle:
+        return self.builder.apply("add", self, self._lift(other))
+
+    def __radd__(self, other: Any) -> Handle:
+        return self.builder.apply("add", self._lift(other), self)
+
+    def __sub__(self, other: Any) -> Handle:
+        return self.builder.apply("sub", self, self._lift(other))
+
+    def __rsub__(self, other: Any) -> Handle:
+        return self.builder.apply("sub", self._lift(other), self)
+
+    def __mul__(self, other: Any) -> Handle:
+        return self.builder.apply("mul", self, self._lift(other))
+
+    def __rmul__(self, other: Any) -> Handle:
+        return self.builder.apply("mul", self._lift(other), self)
+
+    def __neg__(self) -> Handle:
+        return self.builder.apply("neg", self)
+
+
+@dataclass
+class Builder:
+    """A growing graph: the original nodes first, then the nodes the rules add.
+
+    Nodes are kept as parallel lists (op, inputs, constant value, label).
+    A node whose inputs are all constants is folded into a constant, computed
+    with the same float arithmetic as at run time, so folding never changes a
+    number; so are the exact identities x*1, 1*x, --x and x**1.
+    """
+
+    ops: list[str]
+    inputs: list[tuple[int, ...]]
+    values: list[float]  # a constant's value (0.0 for other nodes)
+    labels: list[str]  # an input's name or a constant as written ("" otherwise)
+    constants: dict[tuple[float, float], int]
+
+    @classmethod
+    def from_graph(cls, graph: Graph) -> Builder:
+        nodes = graph.nodes
+        builder = cls(
+            [n.op for n in nodes],
+            [n.inputs for n in nodes],
+            [n.value for n in nodes],
+            [n.label for n in nodes],
+            {},
+        )
+        return builder
+
+    def handle(self, i: int) -> Handle:
+        return Handle(self, i)
+
+    def const(self, x: float) -> Handle:
+        key = (x, math.copysign(1.0, x))
+        found = self.constants.get(key)
+        if found is None:
+            found = self._append("const", (), x, "")
+            self.constants[key] = found
+        return Handle(self, found)
+
+    def _append(self, op: str, ins: tuple[int, ...], value: float = 0.0, label: str = "") -> int:
+        self.ops.append(op)
+        self.inputs.append(ins)
+        self.values.append(value)
+        self.labels.append(label)
+        return len(self.ops) - 1
+
+    def _constant(self, h: Handle) -> float | None:
+        return self.values[h.id] if self.ops[h.id] == "const" else None
+
+    def apply(self, op: str, *args: Handle) -> Handle:
+        known = [self._constant(a) for a in args]
+        if all(k is not None for k in known):
+            value = FLOATS.call(op, *known)  # type: ignore[arg-type]
+            if math.isfinite(value):
+                return self.const(value)
+        if op == "mul" and known[1] == 1.0:
+            return args[0]
+        if op == "mul" and known[0] == 1.0:
+            return args[1]
+        if op == "neg" and self.ops[args[0].id] == "neg":
+            return Handle(self, self.inputs[args[0].id][0])
+        if op == "pow" and known[1] == 1.0:
+            return args[0]
+        if op == "where" and known[0] is not None:
+            return args[1] if known[0] > 0 else args[2]
+        if op == "where" and args[1].id == args[2].id:
+            return args[1]
+        return Handle(self, self._append(op, tuple(a.id for a in args)))
+
+    # The arithmetic the rules call (FloatArithmetic's twin).
+
+    def _lift(self, x: Any) -> Handle:
+        return x if isinstance(x, Handle) else self.const(float(x))
+
+    def call(self, op: str, *args: Any) -> Handle:
+        return self.apply(op, *(self._lift(a) for a in args))
+
+    def div(self, a: Any, b: Any) -> Handle:
+        return self.call("div", a, b)
+
+    def pow(self, a: Any, b: Any) -> Handle:
+        return self.call("pow", a, b)
+
+    def where(self, c: Any, t: Any, f: Any) -> Handle:
+        return self.call("where", c, t, f)
+
+    def sign(self, a: Any) -> Handle:
+        return self.call("sign", a)
+
+    def abs(self, a: Any) -> Handle:
+        return self.call("abs", a)
+
+
+# --- the transform -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A graph extended by adjoint nodes.
+
+    The first `original` nodes are the program's own; `adjoints[i]` is the
+    node holding d output / d node i (None where nothing flows or the node
+    has no gradient); `gradients` maps each input to its adjoint node.
+    """
+
+    ops: tuple[str, ...]
+    inputs: tuple[tuple[int, ...], ...]
+    values: tuple[float, ...]
+    labels: tuple[str, ...]
+    original: int
+    output: int
+    adjoints: tuple[int | None, ...]
+    gradients: dict[str, int]
+
+
+def reverse(graph: Graph) -> Derived:
+    """The reverse-mode transform: one reverse walk over the nodes, one rule call per gate.
+
+    A node used more than once collects the contributions with add nodes, in
+    the order the walk meets them (the backward pass's order). An input that
+    receives nothing has gradient 0.
+    """
+    from backprop.engine.passes import depends_on_inputs, live_nodes
+
+    nodes = graph.nodes
+    depends = depends_on_inputs(graph)
+    live = live_nodes(graph, depends)
+    b = Builder.from_graph(graph)
+    adjoint: list[int | None] = [None] * len(nodes)
+    if depends[graph.output]:
+        adjoint[graph.output] = b.const(1.0).id
+    for i in range(graph.output, -1, -1):
+        node = nodes[i]
+        upstream = adjoint[i]
+        if upstream is None or not node.inputs or not live[i]:
+            continue
+        rule = VJP[node.op]
+        args = [Handle(b, j) for j in node.inputs]
+        sent = rule(b, Handle(b, upstream), *args, Handle(b, i))
+        for j, contribution in zip(node.inputs, sent):
+            if contribution is None or not depends[j]:
+                continue
+            c = b._lift(contribution)
+            before = adjoint[j]
+            adjoint[j] = c.id if before is None else b.apply("add", Handle(b, before), c).id
+    gradients: dict[str, int] = {}
+    for name, i in graph.inputs.items():
+        found = adjoint[i]
+        gradients[name] = found if found is not None else b.const(0.0).id
+    return Derived(
+        tuple(b.ops),
+        tuple(b.inputs),
+        tuple(b.values),
+        tuple(b.labels),
+        len(nodes),
+        graph.output,
+        tuple(adjoint),
+        gradients,
+    )
+
+
+def evaluate_floats(derived: Derived, values: Sequence[float]) -> list[float]:
+    """Every node's value: the program's own from `values`, then the adjoint nodes
+    in IEEE arithmetic (a derivative may be infinite or nan)."""
+    from backprop.engine.gates import GATES
+
+    out = list(values[: derived.original])
+    forwards = {name: gate.forward for name, gate in GATES.items()}
+    for i in range(derived.original, len(derived.ops)):
+        op = derived.ops[i]
+        if op == "const":
+            out.append(derived.values[i])
+            continue
+        args = [out[j] for j in derived.inputs[i]]
+        out.append(ieee(op, forwards[op], args))
+    return out

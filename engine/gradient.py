@@ -1,0 +1,144 @@
+"""`gradient_program(source, wrt, fmt)`: the gradient as a program, for `backprop grad`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from backprop.engine.api import list_inputs
+from backprop.engine.build import build_graph
+from backprop.engine.derive import Derived, reverse
+from backprop.engine.errors import InputError
+from backprop.engine.graph import Graph
+from backprop.engine.printing import to_bp, to_latex, to_python
+from backprop.parser import parse
+from backprop.parser.parse import cycle_collector_paused
+
+FORMATS = ("bp", "latex", "python", "sympy")
+DEFAULT_SIMPLIFY_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class GradientText:
+    """The printed gradient: the whole text, one text per input, and notes."""
+
+    wrt: tuple[str, ...]
+    format: str
+    text: str
+    derivatives: dict[str, str]  # input -> the text with that input alone (--json)
+    notes: tuple[str, ...] = ()  # what SymPy could not do within its budget
+
+
+def _wanted(graph: Graph, wrt: Sequence[str] | None) -> list[str]:
+    names = list(graph.inputs)
+    if not names:
+        raise InputError("the program has no inputs: there is nothing to differentiate")
+    if not wrt:
+        return names
+    unknown = [n for n in wrt if n not in graph.inputs]
+    if unknown:
+        verb = "is not an input" if len(unknown) == 1 else "are not inputs"
+        raise InputError(f"{', '.join(unknown[:10])} {verb}; {list_inputs(names)}")
+    return list(dict.fromkeys(wrt))
+
+
+def gradient_program(
+    source: str,
+    wrt: Sequence[str] | None = None,
+    fmt: str = "bp",
+    *,
+    simplify: bool = False,
+    seconds: float = DEFAULT_SIMPLIFY_SECONDS,
+) -> GradientText:
+    """The gradient of the program in `source` as text in `fmt`.
+
+    bp is a program in backprop's own language whose output is d out/d (the
+    last of `wrt`); python a module with `gradient(...)`; latex equations;
+    sympy SymPy expressions. `simplify` asks SymPy to simplify each
+    derivative within `seconds` in all (bp, latex, sympy).
+    """
+    with cycle_collector_paused():
+        graph = build_graph(parse(source))
+        wanted = _wanted(graph, wrt)
+        derived = reverse(graph)
+    assigned = dict(getattr(graph, "names", {}) or {})
+    if fmt == "sympy" or simplify:
+        return _symbolic(derived, graph, wanted, fmt, source, simplify, seconds)
+    printer = {"bp": to_bp, "latex": to_latex, "python": to_python}[fmt]
+    text = printer(derived, wanted, assigned, source)
+    each = {name: printer(derived, [name], assigned, source) for name in wanted}
+    return GradientText(tuple(wanted), fmt, text, each)
+
+
+def _symbolic(
+    derived: Derived,
+    graph: Graph,
+    wanted: list[str],
+    fmt: str,
+    source: str,
+    simplify: bool,
+    seconds: float,
+) -> GradientText:
+    import sympy as sp
+    from backprop.engine.check import _deadline, _OutOfTime
+    from backprop.engine.printing import (
+        _AT_LINE,
+        LATEX,
+        NotPrintable,
+        header,
+        sympy_derivatives,
+        sympy_to_bp,
+    )
+
+    exprs = sympy_derivatives(derived, wanted)
+    notes: list[str] = []
+    if simplify:
+        deadline = time.monotonic() + seconds
+        for name in wanted:
+            left = deadline - time.monotonic()
+            try:
+                if left <= 0:
+                    raise _OutOfTime
+                with _deadline(left):
+                    exprs[name] = sp.simplify(exprs[name])
+            except (_OutOfTime, RecursionError):
+                notes.append(f"SymPy could not simplify d_{name} within {seconds:g} s")
+    lines: dict[str, str] = {}
+    for name in wanted:
+        expr = exprs[name]
+        if fmt == "latex":
+            lines[name] = rf"{LATEX.spell('d_' + name)} &= {sp.latex(expr)} \\"
+        elif fmt == "bp":
+            try:
+                lines[name] = f"d_{name} = {sympy_to_bp(expr)}"
+            except NotPrintable as err:
+                notes.append(f"d_{name} has {err}, which backprop's language cannot write")
+                lines[name] = f"# d_{name} = {sp.sstr(expr)}"
+        else:
+            lines[name] = f"d_{name} = {sp.sstr(expr)}"
+    comment = "%" if fmt == "latex" else "#"
+    top = header(source, wanted, comment)
+    top[0] = top[0].replace(
+        "written out by backprop grad", "simplified by SymPy" if simplify else "by SymPy"
+    )
+    top += [f"{comment} note: {note}" for note in notes]
+    if fmt == "bp" and _AT_LINE.search(source):
+        # Keep the point for the inputs the simplified derivatives still read:
+        # a name in '# at:' that is not an input would be an error.
+        from backprop.engine.point import defaults
+
+        read = {str(s) for name in wanted for s in getattr(exprs[name], "free_symbols", ())}
+        kept = [f"{n}={v!r}" for n, v in defaults(source) if n in read]
+        if kept:
+            top.append(f"# at: {', '.join(kept)}")
+
+    def block(names: list[str]) -> str:
+        body = [lines[n] for n in names]
+        if fmt == "latex":
+            body = [r"\begin{aligned}", *body, r"\end{aligned}"]
+        return "\n".join(top + body) + "\n"
+
+    return GradientText(
+        tuple(wanted), fmt, block(wanted), {n: block([n]) for n in wanted}, tuple(notes)
+    )
