@@ -8,6 +8,11 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
         [
             "exp",
             "log",
+            "ln",
+            "log1p",
+            "expm1",
+            "log2",
+            "log10",
             "sqrt",
             "sin",
             "cos",
@@ -22,13 +27,21 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
             "relu",
             "softplus",
             "abs",
+            "erf",
         ],
         (1, 1),
     ),
     "pow": (2, 2),
+    "atan2": (2, 2),
+    "hypot": (2, 2),
     "max": (2, None),
     "min": (2, None),
+    "logsumexp": (2, None),
 }
+
+# Another name for a gate: `ln(x)` is built as the gate `log` (one rule, one
+# JSON op), while the node's text stays `ln(x)` as written.
+ALIASES: dict[str, str] = {"ln": "log"}
 
 CONSTANTS: dict[str, str] = {"pi": "pi", "e": "e"}
 

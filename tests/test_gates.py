@@ -20,6 +20,7 @@ separately below.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -29,9 +30,12 @@ import mpmath
 import pytest
 import sympy
 from backprop.engine import evaluate
+from backprop.engine.explain import FORMULAS
 from backprop.engine.gates import GATES
 from backprop.parser import FUNCTIONS
+from backprop.parser.lang import ALIASES
 from backprop.parser.tree import BINARY_GATES, UNARY_GATES
+from clirun import ROOT
 
 mp = mpmath.mp
 DIGITS = 700  # enough to see -1e300 + 3 exactly
@@ -50,6 +54,10 @@ GATE_CASES: list[tuple[str, Callable[..., Any], list[Point]]] = [
     ("pow", lambda a, b: a**b, [(2.0, 3.0), (0.5, -1.5), (3.0, 0.5), (10.0, 300.0), (7.0, -2.0)]),
     ("exp", mp.exp, [(0.0,), (1.5,), (-50.0,), (50.0,), (-700.0,), (700.0,)]),
     ("log", mp.log, [(1e-3,), (0.5,), (2.0,), (1e300,)]),
+    ("log1p", mp.log1p, [(1e-30,), (-0.75,), (0.5,), (3.0,), (1e300,)]),
+    ("expm1", mp.expm1, [(1e-30,), (-0.5,), (2.0,), (-50.0,), (700.0,)]),
+    ("log2", lambda a: mp.log(a, 2), [(1e-3,), (0.5,), (8.0,), (1e300,)]),
+    ("log10", lambda a: mp.log(a, 10), [(1e-3,), (0.5,), (100.0,), (1e300,)]),
     ("sqrt", mp.sqrt, [(1e-6,), (2.0,), (1e300,)]),
     ("sin", mp.sin, [(0.0,), (1.0,), (-2.5,), (50.0,), (800.0,)]),
     ("cos", mp.cos, [(0.0,), (1.0,), (-2.5,), (50.0,), (800.0,)]),
@@ -57,6 +65,10 @@ GATE_CASES: list[tuple[str, Callable[..., Any], list[Point]]] = [
     ("asin", mp.asin, [(0.0,), (0.5,), (-0.9,), (0.999,)]),
     ("acos", mp.acos, [(0.0,), (0.5,), (-0.9,), (0.999,)]),
     ("atan", mp.atan, [(0.0,), (0.5,), (-3.0,), (1e8,), (-800.0,)]),
+    ("atan2", mp.atan2, [(1.0, 2.0), (-3.0, 0.5), (2.0, -1.0), (-0.5, -4.0), (1e300, -1e300)]),
+    ("hypot", lambda a, b: mp.sqrt(a * a + b * b),
+     [(3.0, 4.0), (-1.0, 2.5), (0.0, 5.0), (1e300, 1e300), (-1e200, 3.0)]),
+    ("erf", mp.erf, [(0.0,), (0.5,), (-1.5,), (5.0,), (-20.0,), (26.0,)]),
     ("sinh", mp.sinh, [(0.0,), (0.5,), (-3.0,), (-50.0,), (50.0,), (700.0,)]),
     ("cosh", mp.cosh, [(0.0,), (0.5,), (-3.0,), (-50.0,), (50.0,), (700.0,)]),
     ("tanh", mp.tanh, [(0.0,), (0.5,), (-3.0,), *[(s,) for s in SIDES]]),
@@ -66,6 +78,9 @@ GATE_CASES: list[tuple[str, Callable[..., Any], list[Point]]] = [
     ("abs", lambda a: abs(a), [(-2.5,), (3.0,), (-800.0,), (800.0,)]),
     ("max", lambda *args: max(args), [(1.0, 2.0), (3.0, -1.0), (1.0, 5.0, 2.0), (-800.0, 800.0)]),
     ("min", lambda *args: min(args), [(1.0, 2.0), (3.0, -1.0), (1.0, 5.0, 2.0), (-800.0, 800.0)]),
+    ("logsumexp", lambda *args: mp.log(mp.fsum(mp.exp(x) for x in args)),
+     [(1.0, 2.0), (0.5, -1.0, 3.0), (1.0, 2.0, 3.0, 4.0), (800.0, -800.0), (-800.0, -799.0),
+      (1000.0, 1000.0)]),
 ]  # fmt: skip
 
 
@@ -161,11 +176,19 @@ def test_the_helper_catches_a_wrong_gate(monkeypatch: pytest.MonkeyPatch, wrong:
 # --- the table is complete -------------------------------------------------------
 
 
-def test_every_function_and_operator_has_a_gate() -> None:
+def test_every_function_and_operator_has_a_gate_and_every_gate_a_name() -> None:
+    # The parser cannot import the engine: its function list is checked against the table.
     operators = set(BINARY_GATES.values()) | set(UNARY_GATES.values())
-    assert set(GATES) == set(FUNCTIONS) | operators | {"var", "const"}
+    functions = set(FUNCTIONS) - set(ALIASES)
+    assert set(GATES) == functions | operators | {"var", "const"}
     for name, gate in GATES.items():
         assert gate.name == name
+
+
+def test_an_alias_names_a_gate_of_the_same_arity() -> None:
+    assert ALIASES == {"ln": "log"}
+    for alias, name in ALIASES.items():
+        assert FUNCTIONS[alias] == FUNCTIONS[name]
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
@@ -173,7 +196,24 @@ def test_function_arity_matches_the_language(name: str) -> None:
     low, high = FUNCTIONS[name]
     expected = -1 if high is None else low
     assert low == high or high is None
-    assert GATES[name].arity == expected
+    assert GATES[ALIASES.get(name, name)].arity == expected
+
+
+def test_the_schema_op_enum_is_the_table() -> None:
+    schema = json.loads((ROOT / "schema" / "eval.schema.json").read_text(encoding="utf-8"))
+    ops = schema["$defs"]["op"]["enum"]
+    assert len(ops) == len(set(ops))
+    assert set(ops) == set(GATES)
+
+
+def test_every_gate_has_explain_wording() -> None:
+    assert set(FORMULAS) == {name for name, gate in GATES.items() if gate.arity != 0}
+
+
+def test_every_gate_is_in_the_readme_function_list() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in FUNCTIONS:
+        assert f"`{name}(" in readme, name
 
 
 def test_operator_arities() -> None:
