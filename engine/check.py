@@ -644,8 +644,9 @@ def _combine(
             reason = mine.reason or f"checked gate by gate: {why}"
             results[i] = NodeCheck(mine.sympy_grad, mine.verdict, reason, "local")
         else:
+            # A gate the local check cannot evaluate is why it gave no verdict here.
             unsupported = local.unsupported.get(i)
-            key = ("not checked", failures.get(i) or why_stopped or unsupported or why)
+            key = ("not checked", unsupported or failures.get(i) or why_stopped or why)
             results[i] = shared.get(key) or shared.setdefault(key, NodeCheck(None, *key))
     return _summarise(tuple(results), "all nodes")
 
