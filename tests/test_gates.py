@@ -522,3 +522,18 @@ def test_a_gate_the_check_cannot_evaluate_is_named_in_the_reason(
         assert node.verdict == "not checked"
         assert node.reason == "the gate-by-gate check cannot evaluate erf"
     assert all(n.verdict == "ok" for n in above)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, g in GATES.items() if g.arity != 0))
+def test_the_gate_by_gate_check_can_evaluate_every_gate(name: str) -> None:
+    # A gate the evaluator cannot compile would leave the nodes behind it "not checked".
+    from backprop.engine.check import PRECISION_BITS, _Evaluator
+
+    context = mpmath.MPContext()
+    context.prec = PRECISION_BITS
+    evaluator = _Evaluator(sympy, context)
+    arity = GATES[name].arity
+    for count in [arity] if arity > 0 else [2, 3, 4]:
+        rule = evaluator.rule(GATES[name], count)
+        assert rule is not None, (name, count)
+        assert len(rule.locals) == count
