@@ -198,7 +198,7 @@ def _atan2_kink(y: float, x: float, out: float) -> str | None:
     if y == 0 and x == 0:
         return (
             "atan2 is not differentiable at (0, 0), where the angle is undefined: "
-            "the value is 0 and the local derivatives are nan (PyTorch's rule)"
+            "the local derivatives are nan (PyTorch's rule)"
         )
     return None
 
