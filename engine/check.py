@@ -208,7 +208,7 @@ class _Evaluator:
         if isinstance(expr, (sp.Max, sp.Min)):
             return ("max" if isinstance(expr, sp.Max) else "min", kids)
         name = _MPMATH_FUNCTIONS.get(type(expr).__name__)
-        if name is None or len(kids) != 1:
+        if name is None:
             raise _Unsupported(type(expr).__name__)
         return ("fn", getattr(ctx, name), kids)
 
@@ -236,7 +236,7 @@ class _Evaluator:
         if kind == "pow":
             return ctx.power(values[0], values[1])
         if kind == "fn":
-            return code[1](values[0])
+            return code[1](*values)
         if kind == "heaviside":
             x = values[0]
             half = values[1] if len(values) > 1 else ctx.mpf(0.5)
@@ -253,9 +253,16 @@ class _Evaluator:
         return x
 
 
+# SymPy's function names -> mpmath's, any number of arguments (atan2(y, x) is
+# atan2 in both). SymPy writes log2(a) as log(a)/log(2), hypot as a sqrt,
+# logsumexp as log(exp(a) + exp(b) + ...) and max/min as Max/Min (above).
 _MPMATH_FUNCTIONS = {
     "exp": "exp",
     "log": "ln",
+    "log1p": "log1p",
+    "expm1": "expm1",
+    "erf": "erf",
+    "atan2": "atan2",
     "sin": "sin",
     "cos": "cos",
     "tan": "tan",
@@ -276,6 +283,9 @@ class _Local:
 
     results: dict[int, NodeCheck] = field(default_factory=dict)
     bad_values: dict[int, str] = field(default_factory=dict)  # node -> what is wrong
+    # node -> why it has no verdict: a gate on its way to the output has a
+    # SymPy counterpart the evaluator cannot compile
+    unsupported: dict[int, str] = field(default_factory=dict)
 
 
 def _fmt(x: float) -> str:
@@ -326,6 +336,7 @@ def _local_pass(
     ref[graph.output] = ctx.one
     bound: list[Any] = [ctx.zero] * len(nodes)
     culprit: list[str] = [""] * len(nodes)  # a wrong local derivative on the way
+    blocked: list[str] = [""] * len(nodes)  # a gate on the way the check cannot evaluate
     up, down = ctx.mpf(1 + 4 * EPS), ctx.mpf(1 - 4 * EPS)
     eps, smallest = ctx.mpf(EPS), ctx.mpf(5e-324)
 
@@ -335,14 +346,21 @@ def _local_pass(
         grad = grads[i]
         if grad is None:
             continue  # depends on no input: no gradient, no check
-        found.results[i] = _local_verdict(ctx, grad, ref[i], bound[i], culprit[i])
+        if blocked[i]:
+            found.unsupported[i] = blocked[i]  # SymPy's gradient here is incomplete
+        else:
+            found.results[i] = _local_verdict(ctx, grad, ref[i], bound[i], culprit[i])
         node = nodes[i]
         if not node.inputs or not live[i]:
             continue
         gate = gates[node.op]
         rule = evaluator.rule(gate, len(node.inputs))
+        if rule is None or blocked[i]:
+            why = blocked[i] or f"the gate-by-gate check cannot evaluate {node.op}"
+            for j in node.inputs:
+                blocked[j] = blocked[j] or why
         if rule is None:
-            raise _Unsupported(node.op)
+            continue
         args = [ctx.mpf(values[j]) for j in node.inputs]
         value = evaluator.real(evaluator.run(rule.value, args))
         if not _close(ctx, values[i], value):
@@ -579,10 +597,7 @@ def cross_check(
     else:
         try:
             with _deadline(remaining):
-                try:
-                    _local_pass(evaluator, graph, values, grads, gates, local, deadline)
-                except _Unsupported:
-                    local = _Local()  # a gate the evaluator cannot read: adjoint only
+                _local_pass(evaluator, graph, values, grads, gates, local, deadline)
                 if wanted:
                     _adjoint_pass(
                         sp, graph, values, grads, wanted, gates, adjoint, failures, deadline
@@ -629,7 +644,9 @@ def _combine(
             reason = mine.reason or f"checked gate by gate: {why}"
             results[i] = NodeCheck(mine.sympy_grad, mine.verdict, reason, "local")
         else:
-            key = ("not checked", failures.get(i) or why_stopped or why)
+            # A gate the local check cannot evaluate is why it gave no verdict here.
+            unsupported = local.unsupported.get(i)
+            key = ("not checked", unsupported or failures.get(i) or why_stopped or why)
             results[i] = shared.get(key) or shared.setdefault(key, NodeCheck(None, *key))
     return _summarise(tuple(results), "all nodes")
 

@@ -35,8 +35,8 @@ class Formula:
 
 
 # Unary gates read `{x}`, binary ones `{a}` and `{b}`. Variadic max/min are built
-# by `_extreme`. The numbers these templates produce are the engine's (gates.py):
-# a template is the words, never the arithmetic.
+# by `_extreme`, logsumexp by `_softmax`. The numbers these templates produce are
+# the engine's (gates.py): a template is the words, never the arithmetic.
 FORMULAS: dict[str, Formula] = {
     "add": Formula("{a} + {b}", ("1", "1")),
     "sub": Formula("{a} - {b}", ("1", "-1")),
@@ -47,6 +47,10 @@ FORMULAS: dict[str, Formula] = {
     "pow": Formula("{a}^{b}", ("{b}*{a}^({b} - 1)", "{a}^{b}*log({a})")),
     "exp": Formula("exp({x})", ("exp({x})",)),
     "log": Formula("log({x})", ("1/{x}",)),
+    "log1p": Formula("log1p({x})", ("1/(1 + {x})",)),
+    "expm1": Formula("expm1({x})", ("exp({x})",)),
+    "log2": Formula("log2({x})", ("1/({x}*log(2))",)),
+    "log10": Formula("log10({x})", ("1/({x}*log(10))",)),
     "sqrt": Formula("sqrt({x})", ("1/(2*sqrt({x}))",)),
     "sin": Formula("sin({x})", ("cos({x})",)),
     "cos": Formula("cos({x})", ("-sin({x})",)),
@@ -54,6 +58,9 @@ FORMULAS: dict[str, Formula] = {
     "asin": Formula("asin({x})", ("1/sqrt(1 - {x}^2)",)),
     "acos": Formula("acos({x})", ("-1/sqrt(1 - {x}^2)",)),
     "atan": Formula("atan({x})", ("1/(1 + {x}^2)",)),
+    "atan2": Formula("atan2({a}, {b})", ("{b}/({a}^2 + {b}^2)", "-{a}/({a}^2 + {b}^2)")),
+    "hypot": Formula("hypot({a}, {b})", ("{a}/hypot({a}, {b})", "{b}/hypot({a}, {b})")),
+    "erf": Formula("erf({x})", ("2/sqrt(pi)*exp(-{x}^2)",)),
     "sinh": Formula("sinh({x})", ("cosh({x})",)),
     "cosh": Formula("cosh({x})", ("sinh({x})",)),
     "tanh": Formula("tanh({x})", ("1 - tanh({x})^2",)),
@@ -63,6 +70,7 @@ FORMULAS: dict[str, Formula] = {
     "abs": Formula("abs({x})", ("sign({x})",)),
     "max": Formula("max(...)", ()),
     "min": Formula("min(...)", ()),
+    "logsumexp": Formula("logsumexp(...)", ()),
     "dtanh": Formula("dtanh({x})", ("-2*tanh({x})*dtanh({x})",)),
     "dsigmoid": Formula("dsigmoid({x})", ("dsigmoid({x})*(1 - 2*sigmoid({x}))",)),
     "where": Formula("where({a}, {b}, {c})", ("0", "1 if {a} > 0, else 0", "0 if {a} > 0, else 1")),
@@ -80,12 +88,13 @@ HINTS: dict[str, str] = {
     "relu": "relu passes the gradient where its input is positive",
     "max": "a max gate routes the whole gradient to its largest input",
     "min": "a min gate routes the whole gradient to its smallest input",
+    "logsumexp": "a logsumexp gate shares the gradient by the softmax weights, which sum to 1",
 }
 
 # Formulas that are not expressions of the language (a test evaluates the others
 # against SymPy's derivative; sign's is 0 away from 0, which SymPy writes as a
 # DiracDelta it cannot evaluate).
-NOT_IN_LANGUAGE = {"relu", "abs", "max", "min", "where", "sign"}
+NOT_IN_LANGUAGE = {"relu", "abs", "max", "min", "where", "sign", "logsumexp"}
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _SIMPLE_CONSTANT = re.compile(
@@ -156,6 +165,13 @@ def _extreme(op: str, count: int) -> tuple[tuple[str, ...], str, tuple[str, ...]
     return names, forward, local
 
 
+def _softmax(count: int) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
+    names = ("a", "b") if count == 2 else tuple(f"a{k + 1}" for k in range(count))
+    forward = "logsumexp(" + ", ".join(f"{{{n}}}" for n in names) + ")"
+    # Each input's softmax weight, written in the language: exp(a - logsumexp(a, b)).
+    return names, forward, tuple(f"exp({{{n}}} - {forward})" for n in names)
+
+
 def _short(x: float) -> str:
     """A constant's number as a learner would write it: 2 rather than 2.0."""
     if x == int(x) and abs(x) < 1e15:
@@ -185,6 +201,9 @@ def gate_view(
     """
     label = GATES[op].label if op in GATES else op
     formula = FORMULAS[op]
+    if op == "logsumexp":
+        names, forward, weights = _softmax(len(operands))
+        return GateView(label, names, {}, forward, weights, HINTS.get(op, ""))
     if op in ("max", "min"):
         names, forward, extreme = _extreme(op, len(operands))
         hint = HINTS.get(op, "")

@@ -1,7 +1,7 @@
 """The gate table: each gate's forward value and local derivatives, side by side.
 
 Vocabulary (as in PyTorch's derivatives.yaml header):
-  a, b   the gate's inputs (for max/min, `args` is all of them);
+  a, b   the gate's inputs (for max, min and logsumexp, `args` is all of them);
   out    the gate's forward value;
   local  the partial derivative of `out` with respect to one input, d out / d a.
 
@@ -98,6 +98,15 @@ def tanh_slope(a: float) -> float:
     return 4.0 * e / ((1.0 + e) * (1.0 + e))
 
 
+def _logsumexp(*args: float) -> float:
+    # max + log(sum(exp(a_i - max))): no exp overflows, and the max's own term
+    # is exactly 1, so the sum is 1 + the others' and log1p keeps their digits.
+    top = max(args)
+    k = args.index(top)
+    rest = math.fsum(math.exp(x - top) for i, x in enumerate(args) if i != k)
+    return top + math.log1p(rest)
+
+
 def _relu(a: float) -> float:
     return a if a > 0 else 0.0
 
@@ -145,6 +154,81 @@ def _pow_kink(a: float, b: float, out: float) -> str | None:
     if a == 0 and b == 0:
         return "0**0 is not differentiable: the local derivatives are taken as 0 (PyTorch's rule)"
     return None
+
+
+# Correctly rounded constants: 2/sqrt(pi), 1/ln 2 and 1/ln 10 (computing them in
+# floats would add an ulp of error to every slope that uses them).
+TWO_OVER_SQRT_PI = 1.1283791670955126
+LOG2_E = 1.4426950408889634
+LOG10_E = 0.4342944819032518
+_SPLIT = 134217729.0  # 2**27 + 1: Veltkamp's splitting constant for doubles
+
+
+def _exp_safe(a: float) -> float:
+    try:
+        return math.exp(a)
+    except OverflowError:
+        return INF
+
+
+def _erf_slope(a: float) -> float:
+    # 2/sqrt(pi) * exp(-a^2). Far out a^2 rounds by up to 1e-14 absolute at
+    # a = 20, which exp turns into a relative error; split a^2 = p + e exactly
+    # (Dekker's product) and use exp(-p - e) = exp(-p) * (1 - e).
+    if abs(a) > 28.0:
+        return 0.0  # exp(-784) is below the smallest float
+    c = _SPLIT * a
+    high = c - (c - a)
+    low = a - high
+    p = a * a
+    e = ((high * high - p) + 2.0 * high * low) + low * low
+    return TWO_OVER_SQRT_PI * math.exp(-p) * (1.0 - e)
+
+
+def _atan2_local(y: float, x: float, out: float) -> tuple[float, float]:
+    # d/dy = x / (x^2 + y^2), d/dx = -y / (x^2 + y^2), through r = hypot(y, x):
+    # x^2 + y^2 itself overflows past 1e154 and underflows below 1e-162.
+    r = math.hypot(y, x)
+    if r == 0:
+        return (NAN, NAN)  # PyTorch's atan2_backward: x * (1/0) = 0 * inf = nan
+    return ((x / r) / r, (-y / r) / r)
+
+
+def _atan2_kink(y: float, x: float, out: float) -> str | None:
+    if y == 0 and x == 0:
+        return (
+            "atan2 is not differentiable at (0, 0), where the angle is undefined: "
+            "the local derivatives are nan (PyTorch's rule)"
+        )
+    return None
+
+
+def _hypot_local(a: float, b: float, out: float) -> tuple[float, float]:
+    if out == 0:
+        # hypot(a, 0) = abs(a), and abs'(0) = 0; torch.linalg.vector_norm also
+        # gives 0 at 0 (torch.hypot's own rule, a / out, gives 0/0 = nan).
+        return (0.0, 0.0)
+    return (a / out, b / out)
+
+
+def _hypot_kink(a: float, b: float, out: float) -> str | None:
+    if a == 0 and b == 0:
+        return (
+            "hypot is not differentiable at (0, 0): the local derivatives are taken as 0 "
+            "(as for abs at 0 and PyTorch's vector_norm)"
+        )
+    return None
+
+
+def _logsumexp_local(*args_out: float) -> tuple[float, ...]:
+    # The softmax weights exp(a_i - max) / sum(exp(a_j - max)): each in [0, 1],
+    # no overflow, and accurate far out (not exp(a_i - out), which inherits
+    # out's rounding: out = 1e10 is off by 1e-6 absolute).
+    *args, out = args_out
+    top = max(args)
+    terms = [math.exp(x - top) for x in args]
+    total = math.fsum(terms)
+    return tuple(t / total for t in terms)
 
 
 def _asin_local(a: float, out: float) -> tuple[float]:
@@ -202,6 +286,22 @@ def _at_zero(name: str, rule: str) -> Callable[[float, float], str | None]:
     return kink
 
 
+def _log1p_sympy(sp: Any, a: Any) -> Any:
+    # SymPy's log(1 + a) rounds a = 1e-30 into the 1 even at 40 digits; its
+    # codegen log1p is evaluated as log1p (mpmath's) and differentiates to 1/(1 + a).
+    from sympy.codegen.cfunctions import log1p
+
+    return log1p(a)
+
+
+def _expm1_sympy(sp: Any, a: Any) -> Any:
+    from sympy.codegen.cfunctions import expm1  # exp(a) - 1 cancels near 0, as above
+
+    return expm1(a)
+
+
+def _logsumexp_sympy(sp: Any, *args: Any) -> Any:
+    return sp.log(sp.Add(*[sp.exp(x) for x in args]))
 def _where(c: float, t: float, f: float) -> float:
     # where(c, t, f): t where c > 0, else f (JAX's select); the derivative programs'
     # way of sending nothing through a flat gate, rather than 0 * inf = nan.
@@ -257,6 +357,13 @@ _ROWS = [
     Gate("exp", 1, math.exp, lambda a, out: (out,), lambda sp, a: sp.exp(a), "exp"),
     Gate("log", 1, math.log, lambda a, out: (_recip(a),), lambda sp, a: sp.log(a), "log",
          "a positive argument"),
+    Gate("log1p", 1, math.log1p, lambda a, out: (_recip(1.0 + a),), _log1p_sympy, "log1p",
+         "an argument greater than -1"),
+    Gate("expm1", 1, math.expm1, lambda a, out: (_exp_safe(a),), _expm1_sympy, "expm1"),
+    Gate("log2", 1, math.log2, lambda a, out: (_recip(a) * LOG2_E,), lambda sp, a: sp.log(a, 2),
+         "log2", "a positive argument"),
+    Gate("log10", 1, math.log10, lambda a, out: (_recip(a) * LOG10_E,),
+         lambda sp, a: sp.log(a, 10), "log10", "a positive argument"),
     Gate("sqrt", 1, math.sqrt, lambda a, out: (_recip(2.0 * out),), lambda sp, a: sp.sqrt(a),
          "sqrt", "a non-negative argument"),
     Gate("sin", 1, math.sin, lambda a, out: (math.cos(a),), lambda sp, a: sp.sin(a), "sin"),
@@ -268,6 +375,11 @@ _ROWS = [
          "an argument between -1 and 1"),
     Gate("atan", 1, math.atan, lambda a, out: (1.0 / (1.0 + a * a),), lambda sp, a: sp.atan(a),
          "atan"),
+    Gate("atan2", 2, math.atan2, _atan2_local, lambda sp, y, x: sp.atan2(y, x), "atan2",
+         kink=_atan2_kink),
+    Gate("hypot", 2, math.hypot, _hypot_local, lambda sp, a, b: sp.sqrt(a**2 + b**2), "hypot",
+         kink=_hypot_kink),
+    Gate("erf", 1, math.erf, lambda a, out: (_erf_slope(a),), lambda sp, a: sp.erf(a), "erf"),
     Gate("sinh", 1, math.sinh, lambda a, out: (_cosh_safe(a),), lambda sp, a: sp.sinh(a), "sinh"),
     Gate("cosh", 1, math.cosh, lambda a, out: (_sinh_safe(a),), lambda sp, a: sp.cosh(a), "cosh"),
     Gate("tanh", 1, math.tanh, lambda a, out: (tanh_slope(a),), lambda sp, a: sp.tanh(a), "tanh"),
@@ -282,6 +394,7 @@ _ROWS = [
          kink=_at_zero("abs", "the local derivative is 0")),
     Gate("max", -1, max, _extreme_local, _max_sympy, "max", kink=_tie, flat=_losers),
     Gate("min", -1, min, _extreme_local, _min_sympy, "min", kink=_tie, flat=_losers),
+    Gate("logsumexp", -1, _logsumexp, _logsumexp_local, _logsumexp_sympy, "logsumexp"),
     # The gates that derivative programs are written with (backprop grad): the
     # slopes of tanh and sigmoid computed from the input (accurate far out), where
     # and sign.

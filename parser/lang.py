@@ -8,6 +8,11 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
         [
             "exp",
             "log",
+            "ln",
+            "log1p",
+            "expm1",
+            "log2",
+            "log10",
             "sqrt",
             "sin",
             "cos",
@@ -22,12 +27,16 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
             "relu",
             "softplus",
             "abs",
+            "erf",
         ],
         (1, 1),
     ),
     "pow": (2, 2),
+    "atan2": (2, 2),
+    "hypot": (2, 2),
     "max": (2, None),
     "min": (2, None),
+    "logsumexp": (2, None),
     # The gates derivative programs are written with (backprop grad):
     # dtanh(a) = 1 - tanh(a)^2 and dsigmoid(a) = sigmoid(a)*(1 - sigmoid(a)),
     # computed from a (accurate far out); where(c, t, f) is t where c > 0,
@@ -37,6 +46,10 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "where": (3, 3),
     "sign": (1, 1),
 }
+
+# Another name for a gate: `ln(x)` is built as the gate `log` (one rule, one
+# JSON op), while the node's text stays `ln(x)` as written.
+ALIASES: dict[str, str] = {"ln": "log"}
 
 CONSTANTS: dict[str, str] = {"pi": "pi", "e": "e"}
 

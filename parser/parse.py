@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from backprop.parser.errors import ParseError, Span
-from backprop.parser.lang import FUNCTIONS, MAX_DEPTH, MAX_STATEMENTS, closest_function
+from backprop.parser.lang import ALIASES, FUNCTIONS, MAX_DEPTH, MAX_STATEMENTS, closest_function
 from backprop.parser.lexer import Token, to_float, tokenize
 from backprop.parser.tree import Assign, Binary, Call, Expr, Name, Num, Program, Unary
 
@@ -229,7 +229,8 @@ class _Parser:
         args = tuple(op[0] for op in operands[-count:])
         del operands[-count:]
         start = name.span.start
-        operands.append((Call(name.text, args, Span(start, end)), start, end))
+        func = ALIASES.get(name.text, name.text)
+        operands.append((Call(func, args, Span(start, end)), start, end))
 
     def check_arity(self, name: Token, count: int, at: Token) -> None:
         low, high = FUNCTIONS[name.text]

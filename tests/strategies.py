@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from backprop.parser.lang import ALIASES
 from backprop.parser.tree import Assign, Binary, Call, Expr, Name, Num, Program, Unary
 from hypothesis import strategies as st
 
@@ -99,6 +100,15 @@ MATH: dict[str, Callable[..., float]] = {
     "pow": math.pow,
     "max": lambda *args: max(args),
     "min": lambda *args: min(args),
+    "ln": math.log,
+    "log1p": math.log1p,
+    "expm1": math.expm1,
+    "log2": math.log2,
+    "log10": math.log10,
+    "erf": math.erf,
+    "atan2": math.atan2,
+    "hypot": math.hypot,
+    "logsumexp": lambda *args: math.log(math.fsum(math.exp(a) for a in args)),
 }
 BINARY_MATH: dict[str, Callable[[float, float], float]] = {
     "+": lambda a, b: a + b,
@@ -153,7 +163,8 @@ def sexpr(statements: tuple[tuple[str | None, GExpr], ...]) -> str:
             return f"({'neg' if expr.op == '-' else 'pos'} {one(expr.operand)})"
         if isinstance(expr, GBinary):
             return f"({heads[expr.op]} {one(expr.left)} {one(expr.right)})"
-        return f"({expr.func} {' '.join(one(a) for a in expr.args)})"
+        func = ALIASES.get(expr.func, expr.func)  # ln(x) is the log gate: (log x)
+        return f"({func} {' '.join(one(a) for a in expr.args)})"
 
     parts = [f"(= {t} {one(e)})" if t is not None else one(e) for t, e in statements]
     return "; ".join(parts)
@@ -235,6 +246,7 @@ TARGETS = ["h", "t", "u1", "x", "pi", "e"]  # rebinding an input, new names, sha
 UNARY_FUNCTIONS = [
     "exp", "log", "sqrt", "sin", "cos", "tan", "asin", "acos", "atan",
     "sinh", "cosh", "tanh", "sigmoid", "relu", "softplus", "abs",
+    "ln", "log1p", "expm1", "log2", "log10", "erf",
 ]  # fmt: skip
 NUMBER_TEXTS = ["3", "3.25", ".5", "5.", "1e-3", "2.5E+1", "007", "0", "1", "2", "0.1", "10"]
 BIG = 30.0  # values past this are squashed with atan, so exp & co. stay finite
@@ -339,7 +351,21 @@ class _Builder:
         return node, self.value(node)
 
     def call(self, depth: int) -> Drawn:
-        func = self.draw(st.sampled_from([*UNARY_FUNCTIONS, "max", "min"]))
+        func = self.draw(
+            st.sampled_from([*UNARY_FUNCTIONS, "max", "min", "atan2", "hypot", "logsumexp"])
+        )
+        if func == "logsumexp":
+            count = self.draw(st.integers(2, 3))
+            node = GCall(func, tuple(self.expr(depth - 1)[0] for _ in range(count)))
+            return node, self.value(node)
+        if func in ("atan2", "hypot"):
+            (first, a), (second, b) = self.expr(depth - 1), self.expr(depth - 1)
+            # Away from (0, 0), where neither is differentiable, and from atan2's
+            # jump across y = 0 for x < 0: the first argument keeps off 0.
+            if abs(a) < MARGIN and (func == "atan2" or abs(b) < MARGIN):
+                first = _plus(first, _num("0.5"))
+            node = GCall(func, (first, second))
+            return node, self.value(node)
         if func in ("max", "min"):
             count = self.draw(st.integers(2, 3))
             args = [self.expr(depth - 1) for _ in range(count)]
@@ -356,7 +382,8 @@ class _Builder:
             node: GExpr = GCall(func, tuple(guarded))
             return node, self.value(node)
         arg, a = self.expr(depth - 1)
-        if func in ("log", "sqrt") and a < 0.1:
+        low = {"log": 0.1, "ln": 0.1, "log2": 0.1, "log10": 0.1, "sqrt": 0.1, "log1p": -0.9}
+        if func in low and a < low[func]:
             arg = _one_plus_square(arg)
         elif func in ("asin", "acos") and abs(a) > 0.9:
             arg = GBinary("/", GCall("tanh", (arg,)), _num("2"))

@@ -69,7 +69,14 @@ def test_every_gate_in_the_table_has_a_formula() -> None:
 
 # A point inside every gate's domain, and a second one far out where it is defined.
 POINTS = {"x": (0.3, -0.7), "a": (1.7, 0.4), "b": (2.3, -1.6)}
-DOMAIN_POINTS = {"log": (0.3, 7.5), "sqrt": (0.3, 7.5), "asin": (0.3, -0.7), "acos": (0.3, -0.7)}
+DOMAIN_POINTS = {
+    "log": (0.3, 7.5),
+    "log2": (0.3, 7.5),
+    "log10": (0.3, 7.5),
+    "sqrt": (0.3, 7.5),
+    "asin": (0.3, -0.7),
+    "acos": (0.3, -0.7),
+}
 
 
 @pytest.mark.parametrize("name", sorted(set(FORMULAS) - NOT_IN_LANGUAGE))
@@ -89,6 +96,23 @@ def test_formula_is_the_derivative(name: str) -> None:
             ours = evaluate(formula, used, check=False).value
             expected = float(sp.diff(expression, symbol).subs(point).evalf())
             assert ours == pytest.approx(expected, rel=1e-12), (name, formula, point)
+
+
+@pytest.mark.parametrize("count", [2, 3, 4])
+def test_logsumexp_formulas_are_the_softmax_weights(count: int) -> None:
+    """logsumexp's templates, typed back into backprop, equal SymPy's derivatives."""
+    import sympy as sp
+
+    view = gate_view("logsumexp", [("var", "u", False)] * count)
+    point = dict(zip(view.vars, [0.3, -1.2, 2.5, 0.0]))
+    symbols = [sp.Symbol(n) for n in view.vars]
+    expression = sp.log(sp.Add(*[sp.exp(s) for s in symbols]))
+    forward = evaluate(symbolic(view.forward, {}), point, check=False).value
+    assert forward == pytest.approx(float(expression.subs(point)), rel=1e-14)
+    for template, symbol in zip(view.local, symbols):
+        ours = evaluate(symbolic(template, {}), point, check=False).value
+        expected = float(sp.diff(expression, symbol).subs(point).evalf())
+        assert ours == pytest.approx(expected, rel=1e-12), (template, point)
 
 
 @pytest.mark.parametrize(

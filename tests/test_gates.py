@@ -20,6 +20,7 @@ separately below.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -29,9 +30,12 @@ import mpmath
 import pytest
 import sympy
 from backprop.engine import evaluate
+from backprop.engine.explain import FORMULAS
 from backprop.engine.gates import GATES
 from backprop.parser import FUNCTIONS
+from backprop.parser.lang import ALIASES
 from backprop.parser.tree import BINARY_GATES, UNARY_GATES
+from clirun import ROOT, run
 
 mp = mpmath.mp
 DIGITS = 700  # enough to see -1e300 + 3 exactly
@@ -50,6 +54,10 @@ GATE_CASES: list[tuple[str, Callable[..., Any], list[Point]]] = [
     ("pow", lambda a, b: a**b, [(2.0, 3.0), (0.5, -1.5), (3.0, 0.5), (10.0, 300.0), (7.0, -2.0)]),
     ("exp", mp.exp, [(0.0,), (1.5,), (-50.0,), (50.0,), (-700.0,), (700.0,)]),
     ("log", mp.log, [(1e-3,), (0.5,), (2.0,), (1e300,)]),
+    ("log1p", mp.log1p, [(1e-30,), (-0.75,), (0.5,), (3.0,), (1e300,)]),
+    ("expm1", mp.expm1, [(1e-30,), (-0.5,), (2.0,), (-50.0,), (700.0,)]),
+    ("log2", lambda a: mp.log(a, 2), [(1e-3,), (0.5,), (8.0,), (1e300,)]),
+    ("log10", lambda a: mp.log(a, 10), [(1e-3,), (0.5,), (100.0,), (1e300,)]),
     ("sqrt", mp.sqrt, [(1e-6,), (2.0,), (1e300,)]),
     ("sin", mp.sin, [(0.0,), (1.0,), (-2.5,), (50.0,), (800.0,)]),
     ("cos", mp.cos, [(0.0,), (1.0,), (-2.5,), (50.0,), (800.0,)]),
@@ -57,6 +65,10 @@ GATE_CASES: list[tuple[str, Callable[..., Any], list[Point]]] = [
     ("asin", mp.asin, [(0.0,), (0.5,), (-0.9,), (0.999,)]),
     ("acos", mp.acos, [(0.0,), (0.5,), (-0.9,), (0.999,)]),
     ("atan", mp.atan, [(0.0,), (0.5,), (-3.0,), (1e8,), (-800.0,)]),
+    ("atan2", mp.atan2, [(1.0, 2.0), (-3.0, 0.5), (2.0, -1.0), (-0.5, -4.0), (1e300, -1e300)]),
+    ("hypot", lambda a, b: mp.sqrt(a * a + b * b),
+     [(3.0, 4.0), (-1.0, 2.5), (0.0, 5.0), (1e300, 1e300), (-1e200, 3.0)]),
+    ("erf", mp.erf, [(0.0,), (0.5,), (-1.5,), (5.0,), (-20.0,), (26.0,)]),
     ("sinh", mp.sinh, [(0.0,), (0.5,), (-3.0,), (-50.0,), (50.0,), (700.0,)]),
     ("cosh", mp.cosh, [(0.0,), (0.5,), (-3.0,), (-50.0,), (50.0,), (700.0,)]),
     ("tanh", mp.tanh, [(0.0,), (0.5,), (-3.0,), *[(s,) for s in SIDES]]),
@@ -66,6 +78,9 @@ GATE_CASES: list[tuple[str, Callable[..., Any], list[Point]]] = [
     ("abs", lambda a: abs(a), [(-2.5,), (3.0,), (-800.0,), (800.0,)]),
     ("max", lambda *args: max(args), [(1.0, 2.0), (3.0, -1.0), (1.0, 5.0, 2.0), (-800.0, 800.0)]),
     ("min", lambda *args: min(args), [(1.0, 2.0), (3.0, -1.0), (1.0, 5.0, 2.0), (-800.0, 800.0)]),
+    ("logsumexp", lambda *args: mp.log(mp.fsum(mp.exp(x) for x in args)),
+     [(1.0, 2.0), (0.5, -1.0, 3.0), (1.0, 2.0, 3.0, 4.0), (800.0, -800.0), (-800.0, -799.0),
+      (1000.0, 1000.0)]),
     ("dtanh", lambda a: 1 - mp.tanh(a) ** 2, [(0.0,), (0.5,), (-3.0,), (20.0,), (-40.0,)]),
     ("dsigmoid", lambda a: mp.exp(-a) / (1 + mp.exp(-a)) ** 2,
      [(0.0,), (1.5,), (-3.0,), (40.0,), (-50.0,)]),
@@ -167,11 +182,19 @@ def test_the_helper_catches_a_wrong_gate(monkeypatch: pytest.MonkeyPatch, wrong:
 # --- the table is complete -------------------------------------------------------
 
 
-def test_every_function_and_operator_has_a_gate() -> None:
+def test_every_function_and_operator_has_a_gate_and_every_gate_a_name() -> None:
+    # The parser cannot import the engine: its function list is checked against the table.
     operators = set(BINARY_GATES.values()) | set(UNARY_GATES.values())
-    assert set(GATES) == set(FUNCTIONS) | operators | {"var", "const"}
+    functions = set(FUNCTIONS) - set(ALIASES)
+    assert set(GATES) == functions | operators | {"var", "const"}
     for name, gate in GATES.items():
         assert gate.name == name
+
+
+def test_an_alias_names_a_gate_of_the_same_arity() -> None:
+    assert ALIASES == {"ln": "log"}
+    for alias, name in ALIASES.items():
+        assert FUNCTIONS[alias] == FUNCTIONS[name]
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
@@ -179,7 +202,24 @@ def test_function_arity_matches_the_language(name: str) -> None:
     low, high = FUNCTIONS[name]
     expected = -1 if high is None else low
     assert low == high or high is None
-    assert GATES[name].arity == expected
+    assert GATES[ALIASES.get(name, name)].arity == expected
+
+
+def test_the_schema_op_enum_is_the_table() -> None:
+    schema = json.loads((ROOT / "schema" / "eval.schema.json").read_text(encoding="utf-8"))
+    ops = schema["$defs"]["op"]["enum"]
+    assert len(ops) == len(set(ops))
+    assert set(ops) == set(GATES)
+
+
+def test_every_gate_has_explain_wording() -> None:
+    assert set(FORMULAS) == {name for name, gate in GATES.items() if gate.arity != 0}
+
+
+def test_every_gate_is_in_the_readme_function_list() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in FUNCTIONS:
+        assert f"`{name}(" in readme, name
 
 
 def test_operator_arities() -> None:
@@ -321,3 +361,185 @@ def test_a_tiny_sigmoid_slope_times_a_huge_weight() -> None:
     result = evaluate("sigmoid(x)*1e30", {"x": 40.0})
     assert close(result.gradients["x"], expected, rel=1e-14)
     assert result.exit_code == 0
+
+
+# --- the new gates at their edges ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "x", "message", "call"),
+    [
+        ("2*log1p(x) + 1", -1.0, "log1p needs an argument greater than -1, got -1.0", "log1p(x)"),
+        ("log1p(x - 1)", -2.0, "log1p needs an argument greater than -1, got -3.0", "log1p(x - 1)"),
+        ("log2(x)", 0.0, "log2 needs a positive argument, got 0.0", "log2(x)"),
+        ("1 + log10(x*x - 1)", 1.0, "log10 needs a positive argument, got 0.0", "log10(x*x - 1)"),
+        ("ln(x)", -1.0, "log needs a positive argument, got -1.0", "ln(x)"),
+        (
+            "expm1(x)",
+            1000.0,
+            "expm1 overflows at (1000.0): the value is too large for a float",
+            "expm1(x)",
+        ),
+    ],
+)
+def test_a_domain_error_names_the_gate_and_points_at_the_call(
+    source: str, x: float, message: str, call: str
+) -> None:
+    done = run("eval", source, "--at", f"x={x!r}", expect=2)
+    lines = done.stderr.splitlines()
+    assert done.stdout == ""
+    assert lines[0] == f"error: {message}", lines
+    # The caret line underlines exactly the call, under the echoed source.
+    start = source.index(call)
+    assert lines[1] == f"  {source}"
+    assert lines[2] == "  " + " " * start + "^" * len(call)
+
+
+def test_ln_is_the_log_gate_under_its_own_text() -> None:
+    result = evaluate("ln(x) + log(x)", {"x": 2.0}, check=False)
+    ln, log = result.nodes[1], result.nodes[2]
+    assert (ln.op, ln.text) == ("log", "ln(x)")
+    assert (log.op, log.text) == ("log", "log(x)")
+    assert result.value == 2 * math.log(2.0)
+    assert result.gradients == {"x": 1.0}  # 1/2 + 1/2
+
+
+def test_atan2_at_the_origin_is_zero_with_nan_slopes_and_a_note() -> None:
+    # PyTorch's atan2_backward: x * (1/(x^2 + y^2)) = 0 * inf = nan at (0, 0).
+    gate = GATES["atan2"]
+    assert gate.forward(0.0, 0.0) == 0.0
+    dy, dx = gate.local(0.0, 0.0, 0.0)
+    assert math.isnan(dy) and math.isnan(dx)
+    note = gate.kink(0.0, 0.0, 0.0)
+    assert note is not None and "atan2 is not differentiable at (0, 0)" in note
+    assert gate.kink(0.0, 1.0, 0.0) is None
+    result = evaluate("atan2(y, x)", {"x": 0.0, "y": 0.0})
+    assert result.value == 0.0
+    assert all(math.isnan(g) for g in result.gradients.values())
+    assert result.check.status == "ok"  # n/a at the kink is not a failure
+    # The inputs' gradients pass the kink; the output's own (1) does not.
+    assert [n.verdict for n in result.nodes] == ["n/a", "n/a", "ok"]
+
+
+def test_hypot_at_the_origin_has_slopes_zero_and_a_note() -> None:
+    gate = GATES["hypot"]
+    assert gate.local(0.0, 0.0, 0.0) == (0.0, 0.0)
+    note = gate.kink(0.0, 0.0, 0.0)
+    assert note is not None and "hypot is not differentiable at (0, 0)" in note
+    assert gate.kink(0.0, 2.0, 2.0) is None
+    result = evaluate("hypot(x, y)", {"x": 0.0, "y": 0.0})
+    assert result.gradients == {"x": 0.0, "y": 0.0}
+    assert any("hypot is not differentiable" in n for n in result.nodes[-1].notes)
+
+
+FAR_OUT = [
+    # gate, point, the exact slopes in 60-digit arithmetic
+    ("erf", (5.0,), lambda a: [2 / mp.sqrt(mp.pi) * mp.exp(-a * a)]),
+    ("erf", (-20.0,), lambda a: [2 / mp.sqrt(mp.pi) * mp.exp(-a * a)]),
+    ("erf", (26.5,), lambda a: [2 / mp.sqrt(mp.pi) * mp.exp(-a * a)]),
+    ("log1p", (1e-30,), lambda a: [1 / (1 + a)]),
+    ("log1p", (-0.9999999999,), lambda a: [1 / (1 + a)]),
+    ("expm1", (-700.0,), lambda a: [mp.exp(a)]),
+    ("log2", (1e-300,), lambda a: [1 / (a * mp.log(2))]),
+    ("log10", (3e-308,), lambda a: [1 / (a * mp.log(10))]),
+    ("atan2", (1e300, -3e300), lambda y, x: [x / (x * x + y * y), -y / (x * x + y * y)]),
+    ("atan2", (2e-300, 1e-300), lambda y, x: [x / (x * x + y * y), -y / (x * x + y * y)]),
+    ("hypot", (1e-300, -3e-300), lambda a, b: [a / mp.hypot(a, b), b / mp.hypot(a, b)]),
+    ("hypot", (1e300, 1e290), lambda a, b: [a / mp.hypot(a, b), b / mp.hypot(a, b)]),
+    # out = 1e10 + 1.31...: a slope written with out (exp(a - out)) would be off by 1e-6
+    ("logsumexp", (1e10, 1e10 + 1), lambda a, b: [mp.exp(a) / (mp.exp(a) + mp.exp(b)),
+                                                   mp.exp(b) / (mp.exp(a) + mp.exp(b))]),
+    ("logsumexp", (-700.0, 0.0, 1.0), lambda *a: [mp.exp(x) / mp.fsum(map(mp.exp, a)) for x in a]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "point", "exact"), FAR_OUT, ids=[f"{c[0]}{c[1]}" for c in FAR_OUT]
+)
+def test_far_out_local_derivatives_keep_their_digits(
+    name: str, point: Point, exact: Callable[..., list[Any]]
+) -> None:
+    gate = GATES[name]
+    local = gate.local(*point, gate.forward(*point))
+    with mp.workdps(60):
+        expected = [float(e) for e in exact(*[mp.mpf(x) for x in point])]
+    for ours, theirs in zip(local, expected):
+        assert theirs != 0.0 and math.isfinite(theirs)
+        assert close(ours, theirs, rel=4e-16 * 4), (name, point, ours, theirs)
+
+
+def test_logsumexp_is_stable_far_out() -> None:
+    gate = GATES["logsumexp"]
+    assert gate.forward(1000.0, 1000.0) == 1000.0 + math.log(2.0)
+    assert gate.forward(-1000.0, -1000.0, -1000.0) == -1000.0 + math.log(3.0)
+    assert gate.forward(800.0, -800.0) == 800.0
+    assert gate.local(1000.0, 1000.0, 0.0) == (0.5, 0.5)
+
+
+# --- every gate, of any arity, gets the gate-by-gate check ---------------------------------
+
+# One step of a chain that calls every new gate, of every arity, on the running value h.
+EVERY_NEW_GATE = (
+    "h = tanh(0.5*h + 0.01*(log1p(x*x) + expm1(y/4) + log2(2 + h*h) + log10(3 + x*x) + erf(h)"
+    " + ln(2 + y*y) + atan2(y, x + h) + hypot(h, y) + logsumexp(h, x) + logsumexp(h, x, y)"
+    " + logsumexp(h, y, x, 0.5) + max(h, x, y) + min(h, y)))\n"
+)
+
+
+def test_every_gate_of_any_arity_is_checked_gate_by_gate() -> None:
+    # Over the adjoint check's node limit, so every gradient is checked gate by
+    # gate (a two-argument gate used to leave 1,802 of 2,402 nodes "not checked").
+    from backprop.engine.check import EXPRESSION_LIMIT
+
+    source = "h = x\n" + EVERY_NEW_GATE * 50 + "h"
+    result = evaluate(source, {"x": 0.7, "y": -1.3}, check_seconds=120.0)
+    assert len(result.nodes) > EXPRESSION_LIMIT
+    ops = {node.op for node in result.nodes}
+    assert {"log1p", "expm1", "log2", "log10", "erf", "atan2", "hypot", "logsumexp"} <= ops
+    arities = {len(n.inputs) for n in result.nodes if n.op == "logsumexp"}
+    assert arities == {2, 3, 4}
+    checked = [n for n in result.nodes if n.grad is not None]
+    assert all(n.verdict == "ok" and n.check == "local" for n in checked), {
+        (n.op, n.verdict, n.reason) for n in checked if n.verdict != "ok"
+    }
+    assert result.check.status == "ok"
+
+
+def test_a_gate_the_check_cannot_evaluate_is_named_in_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # erfc has no counterpart in the evaluator: the nodes whose gradient passes
+    # through erf say so, instead of the whole gate-by-gate pass going silent.
+    table = dict(GATES)
+    table["erf"] = dataclasses.replace(GATES["erf"], sympy=lambda sp, a: 1 - sp.erfc(a))
+    source = (
+        "h = x*y\n"
+        + "h = sin(h)*0.9 + 0.1\n" * 120
+        + "h = erf(h) + x\n"
+        + "h = cos(h)*0.5\n" * 20
+        + "h"
+    )
+    result = evaluate(source, {"x": 0.5, "y": 2.0}, gates=table, check_seconds=120.0)
+    erf = next(n for n in result.nodes if n.op == "erf")
+    below = [n for n in result.nodes if n.id < erf.id and n.grad is not None and n.op != "var"]
+    above = [n for n in result.nodes if n.id >= erf.id and n.grad is not None]
+    assert below and above
+    for node in below:
+        assert node.verdict == "not checked"
+        assert node.reason == "the gate-by-gate check cannot evaluate erf"
+    assert all(n.verdict == "ok" for n in above)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, g in GATES.items() if g.arity != 0))
+def test_the_gate_by_gate_check_can_evaluate_every_gate(name: str) -> None:
+    # A gate the evaluator cannot compile would leave the nodes behind it "not checked".
+    from backprop.engine.check import PRECISION_BITS, _Evaluator
+
+    context = mpmath.MPContext()
+    context.prec = PRECISION_BITS
+    evaluator = _Evaluator(sympy, context)
+    arity = GATES[name].arity
+    for count in [arity] if arity > 0 else [2, 3, 4]:
+        rule = evaluator.rule(GATES[name], count)
+        assert rule is not None, (name, count)
+        assert len(rule.locals) == count
