@@ -196,6 +196,16 @@ class _Evaluator:
             return ("num", ctx.mpf(int(expr.p)) / int(expr.q))
         if expr.is_Float:
             return ("num", ctx.make_mpf(expr._mpf_))
+        if isinstance(expr, sp.Piecewise):
+            # where(c, t, f) is Piecewise((t, c > 0), (f, True)), and so is its derivative.
+            (t, cond), (f, otherwise) = expr.args
+            if otherwise is not sp.true or not isinstance(cond, sp.StrictGreaterThan):
+                raise _Unsupported("Piecewise")
+            c = cond.lhs - cond.rhs
+            return ("where", [self.compile(x, symbols) for x in (c, t, f)])
+        if isinstance(expr, sp.DiracDelta):
+            # sign's derivative: 0 away from 0 (at 0 the gate is at a kink: n/a).
+            return ("delta", [self.compile(expr.args[0], symbols)])
         kids = [self.compile(arg, symbols) for arg in expr.args]
         if expr.is_Add:
             return ("add", kids)
@@ -237,6 +247,10 @@ class _Evaluator:
             return ctx.power(values[0], values[1])
         if kind == "fn":
             return code[1](*values)
+        if kind == "where":
+            return values[1] if values[0] > 0 else values[2]
+        if kind == "delta":
+            return ctx.zero if values[0] != 0 else ctx.nan
         if kind == "heaviside":
             x = values[0]
             half = values[1] if len(values) > 1 else ctx.mpf(0.5)

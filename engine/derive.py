@@ -6,7 +6,8 @@ and PyTorch's derivatives.yaml write theirs:
     vjp(L, g, a, b, ..., out) -> (what flows to a, what flows to b, ...)
 
 `g` is the gradient from above, `a, b, ...` the gate's inputs, `out` its
-value, and `L` the arithmetic to use. With `FLOATS` the rule computes numbers
+value, and `L` the arithmetic to use: `L.exp(a)`, `L.div(1.0, b)`, one
+method per gate. With `floats()` the rule computes numbers
 (the backward pass); with a `Builder` the same rule adds nodes to a graph
 (the gradient as a program, which can be printed, evaluated exactly or
 differentiated again). A rule returns None for an input that nothing flows
@@ -22,12 +23,16 @@ and it adds a bounded number of nodes per gate.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backprop.engine.graph import Graph
+
+if TYPE_CHECKING:
+    from backprop.engine.gates import Gate
 
 INF = math.inf
 NAN = math.nan
@@ -64,7 +69,7 @@ def _ieee_div(a: float, b: float) -> float:
 _AT_ZERO = {"log": -INF, "log2": -INF, "log10": -INF}
 
 
-def ieee(op: str, forward: Callable[..., float], args: Sequence[float]) -> float:
+def ieee(op: str, forward: Callable[..., float], *args: float) -> float:
     """`forward(*args)` with inf and nan where Python raises (a derivative's arithmetic)."""
     if op == "div":
         return _ieee_div(args[0], args[1])
@@ -84,108 +89,35 @@ def ieee(op: str, forward: Callable[..., float], args: Sequence[float]) -> float
         return NAN
 
 
-def _where(c: float, t: float, f: float) -> float:
-    return t if c > 0 else f
+class Arithmetic:
+    """The rules' arithmetic on Python floats: one attribute per gate (`L.exp(a)`).
+
+    `safe` gives inf and nan where Python raises (a derivative may be infinite
+    while every value is finite); the backward pass runs the plain forwards and
+    falls back to the safe ones only for a rule that raised, so both give the
+    same floats wherever the plain ones do not raise.
+    """
+
+    def __init__(self, gates: Mapping[str, Gate], safe: bool) -> None:
+        for name, gate in gates.items():
+            if gate.arity != 0:
+                forward = gate.forward
+                setattr(self, name, functools.partial(ieee, name, forward) if safe else forward)
 
 
-def _sign(a: float) -> float:
-    return 1.0 if a > 0 else -1.0 if a < 0 else 0.0
+def floats(gates: Mapping[str, Gate] | None = None, safe: bool = True) -> Any:
+    """The float arithmetic of a gate table (the default table's is made once)."""
+    from backprop.engine.gates import GATES
+
+    if gates is None or gates is GATES:
+        key = safe
+        if key not in _DEFAULT:
+            _DEFAULT[key] = Arithmetic(GATES, safe)
+        return _DEFAULT[key]
+    return Arithmetic(gates, safe)
 
 
-class FloatArithmetic:
-    """The rules' arithmetic on Python floats: the backward pass."""
-
-    def call(self, op: str, *args: float) -> float:
-        from backprop.engine.gates import GATES
-
-        return ieee(op, GATES[op].forward, args)
-
-    def div(self, a: float, b: float) -> float:
-        return _ieee_div(a, b)
-
-    def pow(self, a: float, b: float) -> float:
-        return _ieee_pow(a, b)
-
-    def where(self, c: float, t: float, f: float) -> float:
-        return t if c > 0 else f
-
-    def sign(self, a: float) -> float:
-        return _sign(a)
-
-    def abs(self, a: float) -> float:
-        return math.fabs(a)
-
-
-FLOATS = FloatArithmetic()
-
-
-# --- the rules --------------------------------------------------------------------
-#
-# One function per gate; `L` is FLOATS or a Builder. Each mirrors the float
-# arithmetic the engine has always used (1/b as a reciprocal, then the product),
-# so the two interpretations give the same floats.
-
-
-def _div_vjp(L: Any, g: Any, a: Any, b: Any, out: Any) -> tuple[Any, Any]:
-    recip = L.div(1.0, b)
-    return g * recip, g * (-out * recip)
-
-
-def _pow_vjp(L: Any, g: Any, a: Any, b: Any, out: Any) -> tuple[Any, Any]:
-    # PyTorch's pow_backward: nothing flows to a where b == 0 (a**0 is 1 for
-    # every a), nor to b where a == 1 or a == 0 (1**b and 0**b stay put).
-    da = L.where(L.abs(b), g * (b * L.pow(a, b - 1.0)), 0.0)
-    db = L.where(L.abs(a), L.where(L.abs(a - 1.0), g * (out * L.call("log", a)), 0.0), 0.0)
-    return da, db
-
-
-def _extreme_vjp(L: Any, g: Any, *args_out: Any) -> tuple[Any, ...]:
-    # PyTorch's amax/amin backward: the winners share the gradient evenly
-    # (1/k each); the others are flat (nothing flows, even an infinite gradient).
-    *args, out = args_out
-    winners = [L.where(L.abs(x - out), 0.0, 1.0) for x in args]
-    count = winners[0]
-    for w in winners[1:]:
-        count = count + w
-    share = g * L.div(1.0, count)
-    return tuple(L.where(w, share, 0.0) for w in winners)
-
-
-VJP: dict[str, Callable[..., tuple[Any, ...]]] = {
-    "add": lambda L, g, a, b, out: (g, g),
-    "sub": lambda L, g, a, b, out: (g, -g),
-    "mul": lambda L, g, a, b, out: (g * b, g * a),
-    "div": _div_vjp,
-    "neg": lambda L, g, a, out: (-g,),
-    "pos": lambda L, g, a, out: (g,),
-    "pow": _pow_vjp,
-    "exp": lambda L, g, a, out: (g * out,),
-    "log": lambda L, g, a, out: (g * L.div(1.0, a),),
-    "sqrt": lambda L, g, a, out: (g * L.div(1.0, 2.0 * out),),
-    "sin": lambda L, g, a, out: (g * L.call("cos", a),),
-    "cos": lambda L, g, a, out: (g * -L.call("sin", a),),
-    "tan": lambda L, g, a, out: (g * (1.0 + out * out),),
-    "asin": lambda L, g, a, out: (g * L.div(1.0, L.call("sqrt", 1.0 - a * a)),),
-    "acos": lambda L, g, a, out: (g * -L.div(1.0, L.call("sqrt", 1.0 - a * a)),),
-    "atan": lambda L, g, a, out: (g * L.div(1.0, 1.0 + a * a),),
-    "sinh": lambda L, g, a, out: (g * L.call("cosh", a),),
-    "cosh": lambda L, g, a, out: (g * L.call("sinh", a),),
-    # The slopes from the input, not 1 - out**2: that cancels to 0 far out
-    # (tanh from a = 19.1 on, where the true slope is 1e-16).
-    "tanh": lambda L, g, a, out: (g * L.call("dtanh", a),),
-    "sigmoid": lambda L, g, a, out: (g * L.call("dsigmoid", a),),
-    "softplus": lambda L, g, a, out: (g * L.call("sigmoid", a),),
-    "relu": lambda L, g, a, out: (L.where(a, g, 0.0),),
-    "abs": lambda L, g, a, out: (g * L.sign(a),),
-    "max": _extreme_vjp,
-    "min": _extreme_vjp,
-    # The gates that derivatives are written with: `where` passes the gradient to
-    # the branch it picked; `sign` is flat (its derivative is 0 away from 0).
-    "dtanh": lambda L, g, a, out: (g * (-2.0 * L.call("tanh", a) * out),),
-    "dsigmoid": lambda L, g, a, out: (g * (out * (1.0 - 2.0 * L.call("sigmoid", a))),),
-    "where": lambda L, g, c, t, f, out: (None, L.where(c, g, 0.0), L.where(c, 0.0, g)),
-    "sign": lambda L, g, a, out: (None,),
-}
+_DEFAULT: dict[bool, Arithmetic] = {}
 
 
 # --- the graph builder --------------------------------------------------------------
@@ -277,7 +209,7 @@ class Builder:
     def apply(self, op: str, *args: Handle) -> Handle:
         known = [self._constant(a) for a in args]
         if all(k is not None for k in known):
-            value = FLOATS.call(op, *known)  # type: ignore[arg-type]
+            value = getattr(floats(), op)(*known)
             if math.isfinite(value):
                 return self.const(value)
         if op == "mul" and known[1] == 1.0:
@@ -294,7 +226,7 @@ class Builder:
             return args[1]
         return Handle(self, self._append(op, tuple(a.id for a in args)))
 
-    # The arithmetic the rules call (FloatArithmetic's twin).
+    # The arithmetic the rules call, one method per gate (Arithmetic's twin).
 
     def _lift(self, x: Any) -> Handle:
         return x if isinstance(x, Handle) else self.const(float(x))
@@ -302,20 +234,10 @@ class Builder:
     def call(self, op: str, *args: Any) -> Handle:
         return self.apply(op, *(self._lift(a) for a in args))
 
-    def div(self, a: Any, b: Any) -> Handle:
-        return self.call("div", a, b)
-
-    def pow(self, a: Any, b: Any) -> Handle:
-        return self.call("pow", a, b)
-
-    def where(self, c: Any, t: Any, f: Any) -> Handle:
-        return self.call("where", c, t, f)
-
-    def sign(self, a: Any) -> Handle:
-        return self.call("sign", a)
-
-    def abs(self, a: Any) -> Handle:
-        return self.call("abs", a)
+    def __getattr__(self, op: str) -> Callable[..., Handle]:
+        if op.startswith("_"):
+            raise AttributeError(op)
+        return functools.partial(self.call, op)
 
 
 # --- the transform -------------------------------------------------------------------
@@ -347,6 +269,7 @@ def reverse(graph: Graph) -> Derived:
     the order the walk meets them (the backward pass's order). An input that
     receives nothing has gradient 0.
     """
+    from backprop.engine.gates import GATES
     from backprop.engine.passes import depends_on_inputs, live_nodes
 
     nodes = graph.nodes
@@ -361,7 +284,7 @@ def reverse(graph: Graph) -> Derived:
         upstream = adjoint[i]
         if upstream is None or not node.inputs or not live[i]:
             continue
-        rule = VJP[node.op]
+        rule = GATES[node.op].vjp
         args = [Handle(b, j) for j in node.inputs]
         sent = rule(b, Handle(b, upstream), *args, Handle(b, i))
         for j, contribution in zip(node.inputs, sent):
@@ -399,5 +322,5 @@ def evaluate_floats(derived: Derived, values: Sequence[float]) -> list[float]:
             out.append(derived.values[i])
             continue
         args = [out[j] for j in derived.inputs[i]]
-        out.append(ieee(op, forwards[op], args))
+        out.append(ieee(op, forwards[op], *args))
     return out

@@ -73,6 +73,7 @@ FORMULAS: dict[str, Formula] = {
     "logsumexp": Formula("logsumexp(...)", ()),
     "dtanh": Formula("dtanh({x})", ("-2*tanh({x})*dtanh({x})",)),
     "dsigmoid": Formula("dsigmoid({x})", ("dsigmoid({x})*(1 - 2*sigmoid({x}))",)),
+    "derf": Formula("derf({x})", ("-2*{x}*derf({x})",)),
     "where": Formula("where({a}, {b}, {c})", ("0", "1 if {a} > 0, else 0", "0 if {a} > 0, else 1")),
     "sign": Formula("sign({x})", ("0",)),
 }  # fmt: skip

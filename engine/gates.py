@@ -43,28 +43,27 @@ class Gate:
     name: str
     arity: int  # 0 for leaves, -1 for two or more
     forward: Callable[..., float]
-    local: Callable[..., tuple[float, ...]]
+    vjp: Callable[..., tuple[Any, ...]]
     sympy: Callable[..., Any]
     label: str  # how the seed names the gate: "add", "multiply", "1/x", ...
     domain: str = ""  # what the gate needs, for the error message
     kink: Callable[..., str | None] | None = None
     flat: Callable[..., tuple[bool, ...]] | None = None
 
+    def local(self, *args_out: float) -> tuple[float, ...]:
+        """The local derivatives at the inputs and `out`: the vjp rule with a gradient of 1."""
+        from backprop.engine.derive import floats
 
-def _leaf(*_: float) -> tuple[float, ...]:
+        sent = self.vjp(floats(), 1.0, *args_out)
+        return tuple(0.0 if d is None else d for d in sent)
+
+
+def _leaf(*_: Any) -> tuple[float, ...]:
     raise TypeError("leaves have no local derivative")
 
 
 def _not_implemented(*_: Any) -> Any:
     raise NotImplementedError("this gate has no rule here")
-
-
-def _recip(x: float) -> float:
-    """1/x with IEEE results instead of ZeroDivisionError (for local derivatives)."""
-    try:
-        return 1.0 / x
-    except ZeroDivisionError:
-        return math.copysign(INF, x)
 
 
 # --- forwards that need more than a line ------------------------------------
@@ -118,31 +117,6 @@ def _div(a: float, b: float) -> float:
 # --- local derivatives that need more than a line ----------------------------
 
 
-def _pow_local(a: float, b: float, out: float) -> tuple[float, float]:
-    # PyTorch's pow_backward: d/da = 0 where b == 0; d/db = 0 where a == 0 and b >= 0.
-    if b == 0:
-        da = 0.0
-    else:
-        try:
-            da = b * math.pow(a, b - 1)
-        except ZeroDivisionError:
-            da = math.copysign(INF, b)
-        except ValueError:  # 0 to a negative power: the slope is infinite
-            da = INF if b > 0 else NAN
-        except OverflowError:
-            # b * a**(b-1) is past the float range; its sign is b's, flipped
-            # when a < 0 and b - 1 is odd (a < 0 here means b is an integer).
-            sign = b * (math.pow(-1.0, b - 1) if a < 0 else 1.0)
-            da = math.copysign(INF, sign)
-    if a == 0 and b >= 0:
-        db = 0.0
-    elif a < 0:
-        db = NAN  # the log of a negative base is not real (PyTorch gives nan too)
-    else:
-        db = out * math.log(a)
-    return da, db
-
-
 def _pow_flat(a: float, b: float, out: float) -> tuple[bool, bool]:
     # a**0 is 1 whatever a is; 1**b is 1 whatever b is, and 0**b is 0 for every b near a b > 0.
     # (At b = 0, 0**b jumps from 1 to 0: not flat, so an infinite gradient from above stays nan.)
@@ -164,13 +138,6 @@ LOG10_E = 0.4342944819032518
 _SPLIT = 134217729.0  # 2**27 + 1: Veltkamp's splitting constant for doubles
 
 
-def _exp_safe(a: float) -> float:
-    try:
-        return math.exp(a)
-    except OverflowError:
-        return INF
-
-
 def _erf_slope(a: float) -> float:
     # 2/sqrt(pi) * exp(-a^2). Far out a^2 rounds by up to 1e-14 absolute at
     # a = 20, which exp turns into a relative error; split a^2 = p + e exactly
@@ -185,15 +152,6 @@ def _erf_slope(a: float) -> float:
     return TWO_OVER_SQRT_PI * math.exp(-p) * (1.0 - e)
 
 
-def _atan2_local(y: float, x: float, out: float) -> tuple[float, float]:
-    # d/dy = x / (x^2 + y^2), d/dx = -y / (x^2 + y^2), through r = hypot(y, x):
-    # x^2 + y^2 itself overflows past 1e154 and underflows below 1e-162.
-    r = math.hypot(y, x)
-    if r == 0:
-        return (NAN, NAN)  # PyTorch's atan2_backward: x * (1/0) = 0 * inf = nan
-    return ((x / r) / r, (-y / r) / r)
-
-
 def _atan2_kink(y: float, x: float, out: float) -> str | None:
     if y == 0 and x == 0:
         return (
@@ -203,14 +161,6 @@ def _atan2_kink(y: float, x: float, out: float) -> str | None:
     return None
 
 
-def _hypot_local(a: float, b: float, out: float) -> tuple[float, float]:
-    if out == 0:
-        # hypot(a, 0) = abs(a), and abs'(0) = 0; torch.linalg.vector_norm also
-        # gives 0 at 0 (torch.hypot's own rule, a / out, gives 0/0 = nan).
-        return (0.0, 0.0)
-    return (a / out, b / out)
-
-
 def _hypot_kink(a: float, b: float, out: float) -> str | None:
     if a == 0 and b == 0:
         return (
@@ -218,52 +168,6 @@ def _hypot_kink(a: float, b: float, out: float) -> str | None:
             "(as for abs at 0 and PyTorch's vector_norm)"
         )
     return None
-
-
-def _logsumexp_local(*args_out: float) -> tuple[float, ...]:
-    # The softmax weights exp(a_i - max) / sum(exp(a_j - max)): each in [0, 1],
-    # no overflow, and accurate far out (not exp(a_i - out), which inherits
-    # out's rounding: out = 1e10 is off by 1e-6 absolute).
-    *args, out = args_out
-    top = max(args)
-    terms = [math.exp(x - top) for x in args]
-    total = math.fsum(terms)
-    return tuple(t / total for t in terms)
-
-
-def _asin_local(a: float, out: float) -> tuple[float]:
-    return (_recip(math.sqrt(1.0 - a * a)),)
-
-
-def _acos_local(a: float, out: float) -> tuple[float]:
-    return (-_recip(math.sqrt(1.0 - a * a)),)
-
-
-def _cosh_safe(a: float) -> float:
-    try:
-        return math.cosh(a)
-    except OverflowError:
-        return INF
-
-
-def _sinh_safe(a: float) -> float:
-    try:
-        return math.sinh(a)
-    except OverflowError:
-        return math.copysign(INF, a)
-
-
-def _abs_local(a: float, out: float) -> tuple[float]:
-    # PyTorch: abs'(0) = sgn(0) = 0.
-    return (1.0 if a > 0 else -1.0 if a < 0 else 0.0,)
-
-
-def _extreme_local(*args_out: float) -> tuple[float, ...]:
-    # PyTorch's amax/amin backward: ties share the gradient evenly (1/k each).
-    *args, out = args_out
-    winners = [1.0 if x == out else 0.0 for x in args]
-    share = 1.0 / sum(winners)
-    return tuple(w * share for w in winners)
 
 
 def _losers(*args_out: float) -> tuple[bool, ...]:
@@ -302,14 +206,12 @@ def _expm1_sympy(sp: Any, a: Any) -> Any:
 
 def _logsumexp_sympy(sp: Any, *args: Any) -> Any:
     return sp.log(sp.Add(*[sp.exp(x) for x in args]))
+
+
 def _where(c: float, t: float, f: float) -> float:
     # where(c, t, f): t where c > 0, else f (JAX's select); the derivative programs'
     # way of sending nothing through a flat gate, rather than 0 * inf = nan.
     return t if c > 0 else f
-
-
-def _where_local(c: float, t: float, f: float, out: float) -> tuple[float, float, float]:
-    return (0.0, 1.0, 0.0) if c > 0 else (0.0, 0.0, 1.0)
 
 
 def _where_flat(c: float, t: float, f: float, out: float) -> tuple[bool, bool, bool]:
@@ -338,72 +240,142 @@ def _min_sympy(sp: Any, *args: Any) -> Any:
     return sp.Min(*args)
 
 
+# --- vjp rules that need more than a line --------------------------------------
+
+
+def _div_vjp(L: Any, g: Any, a: Any, b: Any, out: Any) -> tuple[Any, Any]:
+    recip = L.div(1.0, b)
+    return g * recip, g * (-out * recip)
+
+
+def _pow_vjp(L: Any, g: Any, a: Any, b: Any, out: Any) -> tuple[Any, Any]:
+    # PyTorch's pow_backward: nothing flows to a where b == 0 (a**0 is 1 for
+    # every a), nor to b where a == 1 or a == 0 (1**b and 0**b stay put); the
+    # log of a negative base is nan (PyTorch gives nan too).
+    da = L.where(L.abs(b), g * (b * L.pow(a, b - 1.0)), 0.0)
+    db = L.where(L.abs(a), L.where(L.abs(a - 1.0), g * (out * L.log(a)), 0.0), 0.0)
+    return da, db
+
+
+def _extreme_vjp(L: Any, g: Any, *args_out: Any) -> tuple[Any, ...]:
+    # PyTorch's amax/amin backward: the winners (equal to out) share the gradient
+    # evenly, 1/k each; the others are flat: nothing flows, even an infinite gradient.
+    *args, out = args_out
+    winners = [L.where(L.abs(x - out), 0.0, 1.0) for x in args]
+    count = winners[0]
+    for w in winners[1:]:
+        count = count + w
+    share = g * L.div(1.0, count)
+    return tuple(L.where(w, share, 0.0) for w in winners)
+
+
+def _atan2_vjp(L: Any, g: Any, y: Any, x: Any, out: Any) -> tuple[Any, Any]:
+    # d/dy = x / (x^2 + y^2), d/dx = -y / (x^2 + y^2), through r = hypot(y, x):
+    # x^2 + y^2 itself overflows past 1e154 and underflows below 1e-162. At (0, 0)
+    # 0/0 is nan, PyTorch's atan2_backward too (x * (1/0) = 0 * inf).
+    r = L.hypot(y, x)
+    return g * L.div(L.div(x, r), r), g * L.div(L.div(-y, r), r)
+
+
+def _hypot_vjp(L: Any, g: Any, a: Any, b: Any, out: Any) -> tuple[Any, Any]:
+    # a/out and b/out; at (0, 0) nothing: hypot(a, 0) = abs(a), and abs'(0) = 0
+    # (torch.linalg.vector_norm also gives 0; torch.hypot's a / out gives nan).
+    return L.where(out, g * L.div(a, out), 0.0), L.where(out, g * L.div(b, out), 0.0)
+
+
+def _logsumexp_vjp(L: Any, g: Any, *args_out: Any) -> tuple[Any, ...]:
+    # The softmax weights exp(a_i - max) / sum(exp(a_j - max)): each in [0, 1],
+    # no overflow, and accurate far out (not exp(a_i - out), which inherits
+    # out's rounding: out = 1e10 is off by 1e-6 absolute).
+    *args, out = args_out
+    top = L.max(*args)
+    terms = [L.exp(x - top) for x in args]
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return tuple(g * L.div(t, total) for t in terms)
+
+
 # --- the table ----------------------------------------------------------------
 
 _ROWS = [
     Gate("var", 0, _not_implemented, _leaf, _not_implemented, "input"),
     Gate("const", 0, _not_implemented, _leaf, _not_implemented, "constant"),
-    # name   arity forward                      local                                        sympy
-    Gate("add", 2, lambda a, b: a + b, lambda a, b, out: (1.0, 1.0), lambda sp, a, b: a + b, "add"),
-    Gate("sub", 2, lambda a, b: a - b, lambda a, b, out: (1.0, -1.0), lambda sp, a, b: a - b, "subtract"),
-    Gate("mul", 2, lambda a, b: a * b, lambda a, b, out: (b, a), lambda sp, a, b: a * b, "multiply"),
-    Gate("div", 2, _div, lambda a, b, out: (_recip(b), -out * _recip(b)), lambda sp, a, b: a / b,
-         "divide", "a non-zero divisor"),
-    Gate("neg", 1, lambda a: -a, lambda a, out: (-1.0,), lambda sp, a: -a, "*-1"),
-    Gate("pos", 1, lambda a: +a, lambda a, out: (1.0,), lambda sp, a: a, "*+1"),
-    Gate("pow", 2, math.pow, _pow_local, lambda sp, a, b: a**b, "power",
+    # name   arity forward             vjp: what flows back to each input             sympy
+    Gate("add", 2, lambda a, b: a + b, lambda L, g, a, b, out: (g, g), lambda sp, a, b: a + b, "add"),
+    Gate("sub", 2, lambda a, b: a - b, lambda L, g, a, b, out: (g, -g), lambda sp, a, b: a - b,
+         "subtract"),
+    Gate("mul", 2, lambda a, b: a * b, lambda L, g, a, b, out: (g * b, g * a),
+         lambda sp, a, b: a * b, "multiply"),
+    Gate("div", 2, _div, _div_vjp, lambda sp, a, b: a / b, "divide", "a non-zero divisor"),
+    Gate("neg", 1, lambda a: -a, lambda L, g, a, out: (-g,), lambda sp, a: -a, "*-1"),
+    Gate("pos", 1, lambda a: +a, lambda L, g, a, out: (g,), lambda sp, a: a, "*+1"),
+    Gate("pow", 2, math.pow, _pow_vjp, lambda sp, a, b: a**b, "power",
          "a positive base, or an integer exponent (and no 0 to a negative power)",
          kink=_pow_kink, flat=_pow_flat),
-    Gate("exp", 1, math.exp, lambda a, out: (out,), lambda sp, a: sp.exp(a), "exp"),
-    Gate("log", 1, math.log, lambda a, out: (_recip(a),), lambda sp, a: sp.log(a), "log",
-         "a positive argument"),
-    Gate("log1p", 1, math.log1p, lambda a, out: (_recip(1.0 + a),), _log1p_sympy, "log1p",
-         "an argument greater than -1"),
-    Gate("expm1", 1, math.expm1, lambda a, out: (_exp_safe(a),), _expm1_sympy, "expm1"),
-    Gate("log2", 1, math.log2, lambda a, out: (_recip(a) * LOG2_E,), lambda sp, a: sp.log(a, 2),
-         "log2", "a positive argument"),
-    Gate("log10", 1, math.log10, lambda a, out: (_recip(a) * LOG10_E,),
+    Gate("exp", 1, math.exp, lambda L, g, a, out: (g * out,), lambda sp, a: sp.exp(a), "exp"),
+    Gate("log", 1, math.log, lambda L, g, a, out: (g * L.div(1.0, a),), lambda sp, a: sp.log(a),
+         "log", "a positive argument"),
+    Gate("log1p", 1, math.log1p, lambda L, g, a, out: (g * L.div(1.0, 1.0 + a),), _log1p_sympy,
+         "log1p", "an argument greater than -1"),
+    Gate("expm1", 1, math.expm1, lambda L, g, a, out: (g * L.exp(a),), _expm1_sympy, "expm1"),
+    Gate("log2", 1, math.log2, lambda L, g, a, out: (g * (L.div(1.0, a) * LOG2_E),),
+         lambda sp, a: sp.log(a, 2), "log2", "a positive argument"),
+    Gate("log10", 1, math.log10, lambda L, g, a, out: (g * (L.div(1.0, a) * LOG10_E),),
          lambda sp, a: sp.log(a, 10), "log10", "a positive argument"),
-    Gate("sqrt", 1, math.sqrt, lambda a, out: (_recip(2.0 * out),), lambda sp, a: sp.sqrt(a),
-         "sqrt", "a non-negative argument"),
-    Gate("sin", 1, math.sin, lambda a, out: (math.cos(a),), lambda sp, a: sp.sin(a), "sin"),
-    Gate("cos", 1, math.cos, lambda a, out: (-math.sin(a),), lambda sp, a: sp.cos(a), "cos"),
-    Gate("tan", 1, math.tan, lambda a, out: (1.0 + out * out,), lambda sp, a: sp.tan(a), "tan"),
-    Gate("asin", 1, math.asin, _asin_local, lambda sp, a: sp.asin(a), "asin",
-         "an argument between -1 and 1"),
-    Gate("acos", 1, math.acos, _acos_local, lambda sp, a: sp.acos(a), "acos",
-         "an argument between -1 and 1"),
-    Gate("atan", 1, math.atan, lambda a, out: (1.0 / (1.0 + a * a),), lambda sp, a: sp.atan(a),
-         "atan"),
-    Gate("atan2", 2, math.atan2, _atan2_local, lambda sp, y, x: sp.atan2(y, x), "atan2",
+    Gate("sqrt", 1, math.sqrt, lambda L, g, a, out: (g * L.div(1.0, 2.0 * out),),
+         lambda sp, a: sp.sqrt(a), "sqrt", "a non-negative argument"),
+    Gate("sin", 1, math.sin, lambda L, g, a, out: (g * L.cos(a),), lambda sp, a: sp.sin(a), "sin"),
+    Gate("cos", 1, math.cos, lambda L, g, a, out: (g * -L.sin(a),), lambda sp, a: sp.cos(a), "cos"),
+    Gate("tan", 1, math.tan, lambda L, g, a, out: (g * (1.0 + out * out),),
+         lambda sp, a: sp.tan(a), "tan"),
+    Gate("asin", 1, math.asin, lambda L, g, a, out: (g * L.div(1.0, L.sqrt(1.0 - a * a)),),
+         lambda sp, a: sp.asin(a), "asin", "an argument between -1 and 1"),
+    Gate("acos", 1, math.acos, lambda L, g, a, out: (g * -L.div(1.0, L.sqrt(1.0 - a * a)),),
+         lambda sp, a: sp.acos(a), "acos", "an argument between -1 and 1"),
+    Gate("atan", 1, math.atan, lambda L, g, a, out: (g * L.div(1.0, 1.0 + a * a),),
+         lambda sp, a: sp.atan(a), "atan"),
+    Gate("atan2", 2, math.atan2, _atan2_vjp, lambda sp, y, x: sp.atan2(y, x), "atan2",
          kink=_atan2_kink),
-    Gate("hypot", 2, math.hypot, _hypot_local, lambda sp, a, b: sp.sqrt(a**2 + b**2), "hypot",
+    Gate("hypot", 2, math.hypot, _hypot_vjp, lambda sp, a, b: sp.sqrt(a**2 + b**2), "hypot",
          kink=_hypot_kink),
-    Gate("erf", 1, math.erf, lambda a, out: (_erf_slope(a),), lambda sp, a: sp.erf(a), "erf"),
-    Gate("sinh", 1, math.sinh, lambda a, out: (_cosh_safe(a),), lambda sp, a: sp.sinh(a), "sinh"),
-    Gate("cosh", 1, math.cosh, lambda a, out: (_sinh_safe(a),), lambda sp, a: sp.cosh(a), "cosh"),
-    Gate("tanh", 1, math.tanh, lambda a, out: (tanh_slope(a),), lambda sp, a: sp.tanh(a), "tanh"),
-    Gate("sigmoid", 1, _sigmoid, lambda a, out: (_sigmoid_slope(a),),
+    Gate("erf", 1, math.erf, lambda L, g, a, out: (g * L.derf(a),), lambda sp, a: sp.erf(a), "erf"),
+    Gate("sinh", 1, math.sinh, lambda L, g, a, out: (g * L.cosh(a),), lambda sp, a: sp.sinh(a),
+         "sinh"),
+    Gate("cosh", 1, math.cosh, lambda L, g, a, out: (g * L.sinh(a),), lambda sp, a: sp.cosh(a),
+         "cosh"),
+    # The slopes of tanh and sigmoid come from the input, not from out: 1 - out**2
+    # is 0 from a = 19.1 on, where the true slope is 1e-16.
+    Gate("tanh", 1, math.tanh, lambda L, g, a, out: (g * L.dtanh(a),), lambda sp, a: sp.tanh(a),
+         "tanh"),
+    Gate("sigmoid", 1, _sigmoid, lambda L, g, a, out: (g * L.dsigmoid(a),),
          lambda sp, a: 1 / (1 + sp.exp(-a)), "sigmoid"),
-    Gate("softplus", 1, _softplus, lambda a, out: (_sigmoid(a),),
+    Gate("softplus", 1, _softplus, lambda L, g, a, out: (g * L.sigmoid(a),),
          lambda sp, a: sp.log(1 + sp.exp(a)), "softplus"),
-    Gate("relu", 1, _relu, lambda a, out: (1.0 if a > 0 else 0.0,),
+    # relu below 0 is flat: nothing flows back, not 0 * the gradient from above.
+    Gate("relu", 1, _relu, lambda L, g, a, out: (L.where(a, g, 0.0),),
          lambda sp, a: sp.Max(a, 0), "relu", kink=_at_zero("relu", "the local derivative is 0"),
          flat=lambda a, out: (a <= 0,)),
-    Gate("abs", 1, math.fabs, _abs_local, lambda sp, a: sp.Abs(a), "abs",
-         kink=_at_zero("abs", "the local derivative is 0")),
-    Gate("max", -1, max, _extreme_local, _max_sympy, "max", kink=_tie, flat=_losers),
-    Gate("min", -1, min, _extreme_local, _min_sympy, "min", kink=_tie, flat=_losers),
-    Gate("logsumexp", -1, _logsumexp, _logsumexp_local, _logsumexp_sympy, "logsumexp"),
-    # The gates that derivative programs are written with (backprop grad): the
-    # slopes of tanh and sigmoid computed from the input (accurate far out), where
-    # and sign.
-    Gate("dtanh", 1, tanh_slope, lambda a, out: (-2.0 * math.tanh(a) * out,),
+    # PyTorch: abs'(0) = sgn(0) = 0.
+    Gate("abs", 1, math.fabs, lambda L, g, a, out: (g * L.sign(a),), lambda sp, a: sp.Abs(a),
+         "abs", kink=_at_zero("abs", "the local derivative is 0")),
+    Gate("max", -1, max, _extreme_vjp, _max_sympy, "max", kink=_tie, flat=_losers),
+    Gate("min", -1, min, _extreme_vjp, _min_sympy, "min", kink=_tie, flat=_losers),
+    Gate("logsumexp", -1, _logsumexp, _logsumexp_vjp, _logsumexp_sympy, "logsumexp"),
+    # The gates that derivatives are written with (backprop grad prints them):
+    # the slopes of tanh, sigmoid and erf computed from the input (accurate far
+    # out); where(c, t, f), which passes the gradient only to the branch it picked;
+    # sign, flat but at 0.
+    Gate("dtanh", 1, tanh_slope, lambda L, g, a, out: (g * (-2.0 * L.tanh(a) * out),),
          lambda sp, a: 4 / (sp.exp(a) + sp.exp(-a)) ** 2, "dtanh"),
-    Gate("dsigmoid", 1, _sigmoid_slope, lambda a, out: (out * (1.0 - 2.0 * _sigmoid(a)),),
+    Gate("dsigmoid", 1, _sigmoid_slope,
+         lambda L, g, a, out: (g * (out * (1.0 - 2.0 * L.sigmoid(a))),),
          lambda sp, a: sp.exp(-a) / (1 + sp.exp(-a)) ** 2, "dsigmoid"),
-    Gate("where", 3, _where, _where_local, _where_sympy, "where", kink=_where_kink, flat=_where_flat),
-    Gate("sign", 1, _sign, lambda a, out: (0.0,), lambda sp, a: sp.sign(a), "sign",
+    Gate("derf", 1, _erf_slope, lambda L, g, a, out: (g * (-2.0 * a * out),),
+         lambda sp, a: 2 / sp.sqrt(sp.pi) * sp.exp(-(a**2)), "derf"),
+    Gate("where", 3, _where, lambda L, g, c, t, f, out: (None, L.where(c, g, 0.0), L.where(c, 0.0, g)),
+         _where_sympy, "where", kink=_where_kink, flat=_where_flat),
+    Gate("sign", 1, _sign, lambda L, g, a, out: (None,), lambda sp, a: sp.sign(a), "sign",
          kink=_at_zero("sign", "the local derivative is 0"), flat=lambda a, out: (True,)),
 ]  # fmt: skip
 

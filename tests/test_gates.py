@@ -84,6 +84,7 @@ GATE_CASES: list[tuple[str, Callable[..., Any], list[Point]]] = [
     ("dtanh", lambda a: 1 - mp.tanh(a) ** 2, [(0.0,), (0.5,), (-3.0,), (20.0,), (-40.0,)]),
     ("dsigmoid", lambda a: mp.exp(-a) / (1 + mp.exp(-a)) ** 2,
      [(0.0,), (1.5,), (-3.0,), (40.0,), (-50.0,)]),
+    ("derf", lambda a: 2 / mp.sqrt(mp.pi) * mp.exp(-(a**2)), [(0.0,), (0.5,), (-3.0,), (20.0,)]),
     ("where", lambda c, t, f: t if c > 0 else f,
      [(1.0, 2.0, -3.0), (-0.5, 2.0, -3.0), (0.25, -1e300, 4.0)]),
     ("sign", lambda a: mp.sign(a), [(2.5,), (-3.0,), (0.5,), (-800.0,)]),
@@ -167,8 +168,8 @@ def test_gate(name: str, formula: Callable[..., Any], points: list[Point]) -> No
 @pytest.mark.parametrize(
     "wrong",
     [
-        {"local": lambda a, out: (-math.cos(a),)},  # a sign slip in the derivative
-        {"local": lambda a, out: (math.cos(a) * (1 + 1e-9),)},  # off in the ninth digit
+        {"vjp": lambda L, g, a, out: (g * -L.cos(a),)},  # a sign slip in the derivative
+        {"vjp": lambda L, g, a, out: (g * (L.cos(a) * (1 + 1e-9)),)},  # off in the ninth digit
         {"forward": lambda a: math.sin(a) + 1e-12},  # a forward that is slightly off
     ],
     ids=["sign", "ninth digit", "forward"],
