@@ -39,8 +39,8 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "logsumexp": (2, None),
     # The gates derivative programs are written with (backprop grad):
     # dtanh(a) = 1 - tanh(a)^2, dsigmoid(a) = sigmoid(a)*(1 - sigmoid(a)) and
-    # derf(a) = 2/sqrt(pi)*exp(-a^2), computed from a (accurate far out); where(c, t, f) is t where c > 0,
-    # else f; sign(a) is -1, 0 or 1.
+    # derf(a) = 2/sqrt(pi)*exp(-a^2), computed from a (accurate far out);
+    # where(c, t, f) is t where c > 0, else f; sign(a) is -1, 0 or 1.
     "dtanh": (1, 1),
     "dsigmoid": (1, 1),
     "derf": (1, 1),
