@@ -211,7 +211,7 @@ def gate_view(
 ) -> GateView:
     """Name a gate the seed's way from its operands' (op, text, is_constant).
 
-    `values` are the operands' values, needed only for `x^c` (to write c - 1).
+    `values` are the operands' values, needed only for `^c` (to write c - 1).
     """
     label = GATES[op].label if op in GATES else op
     formula = FORMULAS[op]
