@@ -424,7 +424,7 @@ def explain_command(
     from backprop.engine.explain import explain
 
     source, point = load(program, path, at, source_box)
-    doc = explain(evaluate(source, point, check=False))
+    doc = explain(evaluate(source, point, check=False, trace=True))
     if as_json:
         click.echo(render_json(doc), nl=False)
         return 0

@@ -353,7 +353,7 @@ def _drawing(source: str, point: dict[str, float], check: Callable[[Any], None])
         check(structure)
         if not point and graph.inputs:
             return structure
-    result = evaluate(source, point, check=False)
+    result = evaluate(source, point, check=False, trace=True)
     return draw.from_explanation(result, explain(result))
 
 

@@ -397,7 +397,7 @@ def operand_name(node: int, text: str, name: str = "", leaf: bool = False) -> st
     """What the walk-through calls a node read by a gate: its name, short text, or [id]."""
     if name:
         return name
-    if leaf or (len(text) <= SHORT_OPERAND and "…" not in text):
+    if leaf or (len(text) <= SHORT_OPERAND and "…" not in text and "#" not in text):
         return text  # an input's name, a constant as written, a short sub-expression
     return f"[{node}]"
 
