@@ -254,8 +254,8 @@ def explain_lines(doc: Any, precision: int | None = DEFAULT_PRECISION) -> list[L
     if other:
         w.blank()
         w.line(("Notes", "bold underline"))
-        for i, text, note in other:
-            w.line(f"  [{i}] {_shorten(text)}: ", (note, "yellow"))
+        for i, _, note in other:
+            w.line(f"  [{i}] {_shorten(_text(doc.forward[i]))}: ", (note, "yellow"))
     return w.lines
 
 
