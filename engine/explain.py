@@ -487,7 +487,8 @@ def explain(result: Result, gates: Mapping[str, Gate] = GATES) -> Explanation:
             if send.flat:
                 continue
             if not math.isfinite(send.local):
-                notes.append(f"the local derivative d/d{send.name} is {nonfinite_word(send.local)}")
+                wrt = send.name if is_unit(send.name) else f"({send.name})"
+                notes.append(f"the local derivative d/d{wrt} is {nonfinite_word(send.local)}")
             elif not math.isfinite(send.grad):
                 notes.append(f"the gradient sent to {send.name} is {nonfinite_word(send.grad)}")
         read = {name for send in sends for name in placeholders(send.formula)}
