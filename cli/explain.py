@@ -36,6 +36,7 @@ Examples:
   backprop explain -f samples/fanout.bp --json
 """
 
+WORDED = ("max", "min")  # local derivatives said in words, not worked with numbers
 Segment = tuple[str, str]  # (text, rich style; "" for none)
 Line = list[Segment]
 
@@ -99,11 +100,18 @@ class _Writer:
 
 
 def _ref(doc: Any, j: int, width: int = TARGET_WIDTH) -> str:
-    """How a step names node j: an input by its name, a gate by id and sub-expression."""
+    """How a step names node j: an input or assigned name, else a gate's id and sub-expression."""
     step = doc.forward[j]
+    if step.name:
+        return step.name
     if step.gate in ("input", "constant"):
         return step.text
     return f"[{j}] {_shorten(step.text, width)}" if width else f"[{j}]"
+
+
+def _text(step: Any) -> str:
+    """A step's sub-expression, with the name the program assigned it: `h1 = tanh(w*x)`."""
+    return f"{step.name} = {step.text}" if step.name else step.text
 
 
 def explain_lines(doc: Any, precision: int | None = DEFAULT_PRECISION) -> list[Line]:
@@ -138,12 +146,12 @@ def explain_lines(doc: Any, precision: int | None = DEFAULT_PRECISION) -> list[L
             continue
         if step.gate == "constant":
             value = num(step.value)
-            w.line(head, gate, "  ", step.text, "" if value == step.text else f" = {value}")
+            w.line(head, gate, "  ", _text(step), "" if value == step.text else f" = {value}")
             continue
         value = num(step.value)
         shown = worked(step.formula, step.operands, step.symbols, num)
         sums = f" = {shown}" if shown != value else ""
-        w.line(head, gate, "  ", step.text, sums, " = ", (value, "cyan"))
+        w.line(head, gate, "  ", _text(step), sums, " = ", (value, "cyan"))
     w.line("  output ", (f"[{doc.output}]", ""), " = ", (num(doc.value), "bold cyan"))
     w.blank()
 
@@ -166,39 +174,54 @@ def explain_lines(doc: Any, precision: int | None = DEFAULT_PRECISION) -> list[L
             "  ",
             (f"{step.gate} gate", "bold magenta"),
             f" [{step.id}]  ",
-            step.text,
+            _text(step),
         )
         if step.hint:
             w.line("  ", (step.hint, "dim"))
         upstream = num(step.upstream)
         if step.id == doc.output:
-            w.line("  " + "upstream gradient".ljust(label_width), upstream, " (d out/d out)")
+            w.line(_label("upstream gradient", label_width), upstream, " (d out/d out)")
         elif len(step.parts) > 1:
             w.line(
-                "  " + "upstream gradient".ljust(label_width),
+                _label("upstream gradient", label_width),
                 _sum(step.parts, num),
                 " = ",
                 upstream,
                 f"  (used {len(step.parts)} times: the gradients add up)",
             )
         else:
-            w.line("  " + "upstream gradient".ljust(label_width), upstream)
+            w.line(_label("upstream gradient", label_width), upstream)
         if step.cached:
             label = "cached input" if len(step.cached) == 1 else "cached inputs"
             cached = ", ".join(_cached(doc, op, num) for op in step.cached)
-            w.line("  " + label.ljust(label_width), cached)
+            w.line(_label(label, label_width), cached)
         for send in step.sends:
-            formula = symbolic(send.formula, step.symbols)
-            filled = worked(send.formula, step.cached, step.symbols, num)
+            formula = symbolic(send.formula, step.names)
+            # max/min's words ("1 if x is the largest") are not worked with numbers.
+            filled = (
+                formula
+                if step.op in WORDED
+                else worked(send.formula, step.cached, step.symbols, num)
+            )
             local = num(send.local)
             chain = [formula] + [t for t in (filled, local) if t != formula]
             chain = [t for k, t in enumerate(chain) if k == 0 or t != chain[k - 1]]
-            w.line("  " + f"local d/d{send.var}".ljust(label_width), " = ".join(chain))
+            w.line(_label(f"local d/d{_wrap(send.name)}", label_width), " = ".join(chain))
         for send in step.sends:
-            product = f"{local_times(num(send.local), num(send.upstream))} = "
+            product = local_times(num(send.local), num(send.upstream))
+            if send.flat:
+                # The backward pass sent nothing (PyTorch masks it the same way).
+                w.line(
+                    _label(f"sends to {send.name}", label_width),
+                    (num(send.grad), "bold green"),
+                    "  -> ",
+                    _ref(doc, send.to),
+                    (f"  (flat in {send.name} here: nothing flows back, not {product})", "dim"),
+                )
+                continue
             w.line(
-                "  " + f"sends to {send.var}".ljust(label_width),
-                product,
+                _label(f"sends to {send.name}", label_width),
+                f"{product} = ",
                 (num(send.grad), "bold green"),
                 "  -> ",
                 _ref(doc, send.to),
@@ -231,17 +254,29 @@ def explain_lines(doc: Any, precision: int | None = DEFAULT_PRECISION) -> list[L
     if other:
         w.blank()
         w.line(("Notes", "bold underline"))
-        for i, text, note in other:
-            w.line(f"  [{i}] {_shorten(text)}: ", (note, "yellow"))
+        for i, _, note in other:
+            w.line(f"  [{i}] {_shorten(_text(doc.forward[i]))}: ", (note, "yellow"))
     return w.lines
 
 
 def _cached(doc: Any, operand: Any, num: Any) -> str:
-    """`a = w1 = -3`: the gate's letter, the node it reads, the value it cached."""
-    ref, value = _ref(doc, operand.node, 0), num(operand.value)
-    if ref in (operand.var, value):  # a constant: `b = 0`, not `b = 0 = 0`
-        return f"{operand.var} = {value}"
-    return f"{operand.var} = {ref} = {value}"
+    """`w1 = -3`: the input as the formulas call it, and the value it cached."""
+    value = num(operand.value)
+    if operand.name == value:  # a constant: `0 (a constant)`, not `0 = 0`
+        return f"{value} (a constant)"
+    return f"{operand.name} = {value}"
+
+
+def _wrap(name: str) -> str:
+    """`w*x` as `(w*x)` after d/d; a name, a call or [7] as it is."""
+    from backprop.engine.explain import is_unit
+
+    return name if is_unit(name) else f"({name})"
+
+
+def _label(text: str, width: int) -> str:
+    """A step's label, padded to `width`, and always two spaces from what follows."""
+    return "  " + text.ljust(max(width, len(text) + 2))
 
 
 def local_times(local: str, upstream: str) -> str:
@@ -279,17 +314,19 @@ def explain_document(doc: Any) -> dict[str, Any]:
     from backprop.engine.explain import finite, symbolic
 
     def operands(ops: Any) -> list[dict[str, Any]]:
-        return [{"var": op.var, "id": op.node, "value": op.value} for op in ops]
+        return [{"name": op.name, "id": op.node, "value": op.value} for op in ops]
 
     def parts(items: Any) -> list[dict[str, Any]]:
-        return [{"from": p.source, "var": p.var, "grad": finite(p.grad)} for p in items]
+        return [{"from": p.source, "name": p.name, "grad": finite(p.grad)} for p in items]
 
     forward = []
     for step in doc.forward:
         item: dict[str, Any] = {"id": step.id, "op": step.op, "gate": step.gate, "text": step.text}
+        if step.name:
+            item["name"] = step.name
         if step.formula:
             item["inputs"] = list(step.inputs)
-            item["formula"] = symbolic(step.formula, step.symbols)
+            item["formula"] = symbolic(step.formula, step.names)
             item["operands"] = operands(step.operands)
         item["value"] = step.value
         forward.append(item)
@@ -299,12 +336,14 @@ def explain_document(doc: Any) -> dict[str, Any]:
         for send in step.sends:
             entry: dict[str, Any] = {
                 "to": send.to,
-                "var": send.var,
-                "formula": symbolic(send.formula, step.symbols),
+                "name": send.name,
+                "formula": symbolic(send.formula, step.names),
                 "local": finite(send.local),
                 "upstream": finite(send.upstream),
                 "grad": finite(send.grad),
             }
+            if send.flat:
+                entry["flat"] = True  # nothing sent: the gate is flat in this input here
             sends.append(entry)
         item = {
             "step": step.step,
@@ -312,6 +351,7 @@ def explain_document(doc: Any) -> dict[str, Any]:
             "op": step.op,
             "gate": step.gate,
             "text": step.text,
+            **({"name": step.name} if step.name else {}),
             "upstream": finite(step.upstream),
             "upstream_from": parts(step.parts),
             "cached": operands(step.cached),
@@ -384,7 +424,7 @@ def explain_command(
     from backprop.engine.explain import explain
 
     source, point = load(program, path, at, source_box)
-    doc = explain(evaluate(source, point, check=False))
+    doc = explain(evaluate(source, point, check=False, trace=True))
     if as_json:
         click.echo(render_json(doc), nl=False)
         return 0

@@ -64,9 +64,9 @@ def node_lines(node: Any, drawing: Any, num: Callable[[float], str]) -> list[str
     if node.kind == "input":
         lines = [f"{node.gate}"]
     elif node.kind == "constant":
-        lines = [node.gate]
+        lines = [_named(node, node.gate)]
     else:
-        lines = [f"[{node.id}] {node.gate}", _shorten(node.text)]
+        lines = [f"[{node.id}] {node.gate}", _named(node, _shorten(node.text))]
     if node.value is not None and (node.kind != "constant" or num(node.value) != node.gate):
         lines.append(f"value {num(node.value)}")
     if node.grad is not None:
@@ -76,8 +76,13 @@ def node_lines(node: Any, drawing: Any, num: Callable[[float], str]) -> list[str
     return [printable(line) for line in lines]
 
 
+def _named(node: Any, text: str) -> str:
+    """A gate's sub-expression with the name the program assigned it: `h1 = tanh(w*x)`."""
+    return f"{node.name} = {text}" if node.name else text
+
+
 def _lettered(drawing: Any) -> set[int]:
-    """Gates with two or more variable inputs: their edges say which letter each is."""
+    """Gates with two or more variable inputs: their edges say which input each is."""
     count: dict[int, int] = {}
     for edge in drawing.edges:
         if edge.var != "c":
@@ -86,7 +91,7 @@ def _lettered(drawing: Any) -> set[int]:
 
 
 def _edge_label(edge: Any, lettered: set[int], num: Callable[[float], str]) -> str:
-    parts = [edge.var] if edge.target in lettered else []
+    parts = [edge.name] if edge.target in lettered else []
     if edge.grad is not None:
         parts.append(f"grad {num(edge.grad)}")
     return ": ".join(parts)
@@ -217,9 +222,11 @@ def tree_lines(
             guides += last if row.lasts[-1] else branch
         line: list[Segment] = [(guides, "dim")]
         name = node.gate if node.kind != "gate" else f"[{node.id}] {node.gate}"
+        if node.kind == "constant":
+            name = _named(node, name)
         if node.kind == "gate" and row.reference:
             line.append((f"[{node.id}] ", ""))
-            line.append((f"{_shorten(node.text)}", ""))
+            line.append((printable(_named(node, _shorten(node.text))), ""))
             line.append(("  (shown above)", "dim"))
             lines.append(line)
             continue
@@ -230,7 +237,7 @@ def tree_lines(
             continue
         line.append((printable(name), "bold" if node.kind == "gate" else ""))
         if node.kind == "gate":
-            line.append(("  " + printable(_shorten(node.text)), ""))
+            line.append(("  " + printable(_named(node, _shorten(node.text))), ""))
         elif node.kind == "constant":
             line.append(("  constant", "dim"))
         else:
@@ -346,7 +353,7 @@ def _drawing(source: str, point: dict[str, float], check: Callable[[Any], None])
         check(structure)
         if not point and graph.inputs:
             return structure
-    result = evaluate(source, point, check=False)
+    result = evaluate(source, point, check=False, trace=True)
     return draw.from_explanation(result, explain(result))
 
 

@@ -34,7 +34,7 @@ def _cells(node: NodeResult, precision: int | None) -> tuple[str, ...]:
     return (
         str(node.id),
         node.op,
-        node.text,
+        f"{node.name} = {node.text}" if node.name else node.text,
         ", ".join(map(str, node.inputs)),
         fmt(node.value, precision),
         fmt(node.grad, precision),
@@ -63,6 +63,7 @@ def _footer(result: Result, precision: int | None) -> list[str]:
     notes = [(n, note) for n in result.nodes for note in n.notes]
     notes += [(n, n.reason) for n in result.nodes if n.reason and n.verdict == "mismatch"]
     notes += [(n, n.reason) for n in result.nodes if n.reason and n.verdict == "n/a"]
+    notes.sort(key=lambda item: item[0].id)  # in node order, as the table (stable)
     if notes:
         lines.append("notes")
         for node, note in notes:
@@ -137,6 +138,7 @@ def result_document(result: Result) -> dict[str, Any]:
             "id": node.id,
             "op": node.op,
             "text": node.text,
+            **({"name": node.name} if node.name else {}),
             "span": [node.span.start, node.span.end],
             "inputs": list(node.inputs),
             "value": node.value,

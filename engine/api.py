@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from backprop.engine.build import build_graph
 from backprop.engine.errors import InputError
 from backprop.engine.gates import GATES, Gate
 from backprop.engine.graph import Graph
-from backprop.engine.passes import backward, depends_on_inputs, forward, live_nodes
+from backprop.engine.passes import Visit, backward, depends_on_inputs, forward, live_nodes
 from backprop.parser import Span, parse
 from backprop.parser.parse import cycle_collector_paused
 
@@ -33,6 +33,7 @@ class NodeResult:
     verdict: str | None = None  # None where unchecked by choice or no gradient
     reason: str = ""
     check: str | None = None  # the kind of check behind the verdict: "adjoint" or "local"
+    name: str = ""  # the name the program assigned this node (`h1 = tanh(w*x)`), if any
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class Result:
     gradients: dict[str, float | None]
     nodes: tuple[NodeResult, ...]
     check: Check
+    # What the backward pass did at each gate, output first (evaluate(trace=True)).
+    trace: tuple[Visit, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def exit_code(self) -> int:
@@ -139,17 +142,21 @@ def evaluate(
     check: bool = True,
     check_seconds: float | None = None,
     gates: Mapping[str, Gate] = GATES,
+    trace: bool = False,
 ) -> Result:
     """Parse, build, run forward and backward, cross-check with SymPy, and report.
 
-    Raises a BackpropError (ParseError, InputError, DomainError,
-    NumericError) for bad input; a check disagreement is `result.check`.
+    With `trace`, `result.trace` records what the backward pass did at each
+    gate (for `explain` and `graph`). Raises a BackpropError (ParseError,
+    InputError, DomainError, NumericError) for bad input; a check
+    disagreement is `result.check`.
     """
+    visits: list[Visit] | None = [] if trace else None
     with cycle_collector_paused():
         graph = build_graph(parse(source))
         point = resolve_point(graph, at or {})
         values = forward(graph, point, gates)
-        grads = backward(graph, values, gates)
+        grads = backward(graph, values, gates, visits)
         notes, kinked = _notes(graph, values, grads, gates)
 
     checks: list = [None] * len(graph.nodes)
@@ -166,7 +173,16 @@ def evaluate(
     with cycle_collector_paused():
         nodes = _node_results(graph, values, grads, notes, checks)
     gradients = {name: grads[i] for name, i in graph.inputs.items()}
-    return Result(source, point, values[graph.output], graph.output, gradients, nodes, summary)
+    return Result(
+        source,
+        point,
+        values[graph.output],
+        graph.output,
+        gradients,
+        nodes,
+        summary,
+        None if visits is None else tuple(visits),
+    )
 
 
 def _node_results(
@@ -177,6 +193,7 @@ def _node_results(
     checks: list,
 ) -> tuple[NodeResult, ...]:
     results = []
+    names = graph.names
     for node in graph.nodes:
         c = checks[node.id]
         results.append(
@@ -193,6 +210,7 @@ def _node_results(
                 c.verdict if c else None,
                 c.reason if c else "",
                 c.kind if c else None,
+                names.get(node.id, ""),
             )
         )
     return tuple(results)

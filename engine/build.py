@@ -73,8 +73,10 @@ def build_graph(program: Program) -> Graph:
     # 2. Then each operator, call and literal as written, statement by statement.
     env: dict[str, int] = dict(inputs)
     ids: dict[int, int] = {}  # id(expr) -> node id
+    names: dict[int, str] = {}
     output = 0
     for target, order in statements:
+        first = len(nodes)
         for expr in order:
             ids[id(expr)] = _add(expr, nodes, env, ids)
         output = ids[id(order[-1])]
@@ -86,11 +88,15 @@ def build_graph(program: Program) -> Graph:
             )
         if target is not None:
             env[target] = output
+            # The node this statement made carries the name. `a = x` or `b = a`
+            # makes no node: the node keeps the name it had (x, or a).
+            if output >= first:
+                names[output] = target
         ids.clear()
     graph = Graph(tuple(nodes), output, inputs, program.source)
     depends = depends_on_inputs(graph)
     live = live_nodes(graph, depends)
-    return Graph(graph.nodes, output, inputs, program.source, tuple(depends), tuple(live))
+    return Graph(graph.nodes, output, inputs, program.source, tuple(depends), tuple(live), names)
 
 
 def _add(expr: Expr, nodes: list[Node], env: dict[str, int], ids: dict[int, int]) -> int:

@@ -3,7 +3,8 @@
 A `Drawing` is the graph as a picture needs it: each node with its seed-style
 gate name, its sub-expression and (when the graph was evaluated) its value
 and gradient; each edge from an input to the gate reading it, with the
-gate's letter for that input and the gradient flowing back along it. The
+input's name (w, h1, or [7] for an unnamed gate) and the gradient the
+backward pass sent back along it. The
 DOT, Mermaid and text renderers (in the cli package) only format it.
 
 Nothing here recurses: a 50,000-deep chain walks in a loop.
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from backprop.engine.api import Result
-from backprop.engine.explain import Explanation, gate_view
+from backprop.engine.explain import Explanation, gate_view, operand_name
 from backprop.engine.graph import Graph
 from backprop.engine.passes import depends_on_inputs
 
@@ -33,16 +34,18 @@ class DrawNode:
     value: float | None  # None: not evaluated
     grad: float | None  # None: not evaluated, or the node depends on no input
     uses: int  # how many gate inputs read this node (more than one: a fan-out)
+    name: str = ""  # the name the program assigned this node, if any
 
 
 @dataclass(frozen=True)
 class DrawEdge:
-    """Input `source` of gate `target`, read as the gate's letter `var`."""
+    """Input `source` of gate `target`, its placeholder `var`, called `name` (w, h1, [7])."""
 
     source: int
     target: int
     var: str
-    grad: float | None  # the gradient flowing back along the edge: local * upstream
+    grad: float | None  # the gradient the backward pass sent along the edge
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,10 @@ def _build(
     values: Sequence[float] | None = None,
     grads: Sequence[float | None] | None = None,
     edge_grads: dict[tuple[int, str], float] | None = None,
+    names: Sequence[str] | None = None,
 ) -> Drawing:
     count = len(ops)
+    names = names or [""] * count
     uses = [0] * count
     for ins in inputs:
         for j in ins:
@@ -93,7 +98,8 @@ def _build(
                 grad = None
                 if edge_grads is not None and not constant[j]:
                     grad = edge_grads.get((i, view.vars[k]))
-                edges.append(DrawEdge(j, i, view.vars[k], grad))
+                word = operand_name(j, texts[j], names[j], not inputs[j])
+                edges.append(DrawEdge(j, i, view.vars[k], grad, word))
         nodes.append(
             DrawNode(
                 i,
@@ -105,6 +111,7 @@ def _build(
                 values[i] if values is not None else None,
                 grads[i] if grads is not None else None,
                 uses[i],
+                names[i],
             )
         )
     roots = (output, *(i for i in range(count) if uses[i] == 0 and i != output))
@@ -129,13 +136,15 @@ def from_graph(graph: Graph) -> Drawing:
         [n.label if n.op == "var" else graph.text(n) for n in nodes],
         [not d for d in depends],
         graph.output,
+        names=[graph.names.get(i, "") for i in range(len(nodes))],
     )
 
 
 def from_explanation(result: Result, doc: Explanation) -> Drawing:
     """The evaluated graph: values, gradients, and the gradient along each edge."""
     nodes = result.nodes
-    # One edge per input position: x*x has two edges from x, one per letter.
+    # One edge per input position: x*x has two edges from x, one per placeholder.
+    # The numbers are the backward pass's (explain reads its trace).
     edge_grads = {(step.id, send.var): send.grad for step in doc.backward for send in step.sends}
     return _build(
         [n.op for n in nodes],
@@ -146,6 +155,7 @@ def from_explanation(result: Result, doc: Explanation) -> Drawing:
         [n.value for n in nodes],
         [n.grad for n in nodes],
         edge_grads,
+        [n.name for n in nodes],
     )
 
 

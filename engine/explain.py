@@ -7,12 +7,19 @@ multiplies it by its local derivative and sends the product to each input; a
 node used more than once (a fan-out) adds up what it receives.
 
 Gates are named the way the seed names them (`gate_view`): a gate with one
-constant operand is named after it (`+1`, `*-1`, `1/x`, `x^2`), the others by
+constant operand is named after it (`+1`, `*-1`, `1/x`, `^2`), the others by
 their role (`add`, `multiply`, `exp`, `max`). Formulas are templates whose
 placeholders (`{x}`, `{a}`, `{b}`, `{c}` ...) stand for the gate's inputs:
-`symbolic` writes them with letters (`-1/x^2`), `worked` with the cached
-numbers (`-1/1.368^2`). Templates are written in the language itself (`^`,
-`log`), so a learner can type one back in, and a test evaluates them.
+`symbolic` writes them with the operands' own names (`-1/h^2` for an input or
+assigned name h, `-1/[13]^2` for an unnamed gate), `worked` with the cached
+numbers (`-1/1.368^2`). The placeholder letters never reach the reader: a
+program's own `x` or `a` cannot be mistaken for them. Templates are written
+in the language itself (`^`, `log`), so a learner can type one back in, and a
+test evaluates them.
+
+The backward steps are read from the backward pass's own trace
+(`evaluate(..., trace=True)`), never recomputed: at a flat gate, a kink or a
+fan-out the narration is the engine's arithmetic, bit for bit.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from backprop.engine.api import NodeResult, Result
+from backprop.engine.api import NodeResult, Result, evaluate
 from backprop.engine.gates import GATES, Gate
 
 
@@ -82,7 +89,7 @@ FORMULAS: dict[str, Formula] = {
 # will distribute the gradients").
 HINTS: dict[str, str] = {
     "add": "an add gate passes the gradient unchanged to each input",
-    "sub": "a subtract gate passes the gradient to a, and its negative to b",
+    "sub": "a subtract gate passes the gradient to its left input, and its negative to the right",
     "mul": "a multiply gate sends each input the other input times the gradient",
     "neg": "negation flips the sign of the gradient",
     "pos": "a unary plus passes the gradient unchanged",
@@ -102,23 +109,51 @@ _SIMPLE_CONSTANT = re.compile(
     r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[A-Za-z_][A-Za-z0-9_]*)"
 )
 SHORT_CONSTANT = 12  # a longer constant operand keeps the generic gate name
+SHORT_OPERAND = 10  # a longer unnamed gate operand is called by its id, [7]
+_ID = re.compile(r"\[[0-9]+\]")
 
 
 def _safe_before(template: str, start: int) -> bool:
     return start == 0 or template.endswith(("(", ", ", "if "), 0, start)
 
 
-def fill(template: str, words: Mapping[str, str]) -> str:
-    """Replace each `{name}` with `words[name]`; a negative one gets parentheses.
+def is_unit(word: str) -> bool:
+    """A word that needs no parentheses next to an operator: a name, a number, [7], f(...)."""
+    if _SIMPLE_CONSTANT.fullmatch(word) or _ID.fullmatch(word):
+        return True
+    opening = word.find("(")
+    if (
+        opening < 0
+        or not word.endswith(")")
+        or not _SIMPLE_CONSTANT.fullmatch(word[:opening] or "a")
+    ):
+        return False
+    depth = 0
+    for k in range(opening, len(word)):
+        depth += {"(": 1, ")": -1}.get(word[k], 0)
+        if depth == 0:
+            return k == len(word) - 1  # the first parenthesis closes at the very end
+    return False
 
-    `{a} * {b}` with a = -3, b = -2 reads `-3 * (-2)`; `exp({x})` reads `exp(-1)`.
+
+def fill(template: str, words: Mapping[str, str]) -> str:
+    """Replace each `{name}` with `words[name]`; a negative or compound one gets parentheses.
+
+    `{a} * {b}` with a = -3, b = -2 reads `-3 * (-2)`; `exp({x})` reads `exp(-1)`;
+    `-1/{x}^2` with x = `w*x` reads `-1/(w*x)^2`, `exp({x})` reads `exp(w*x)`.
     """
 
     def replace(match: re.Match[str]) -> str:
         word = words[match.group(1)]
-        if not word.startswith("-"):
+        after = template[match.end() :]
+        if word.startswith("-"):
+            if _safe_before(template, match.start()) and not after.startswith("^"):
+                return word
+            return f"({word})"
+        if is_unit(word):
             return word
-        if _safe_before(template, match.start()) and not template.startswith("^", match.end()):
+        enclosed = template.endswith(("(", ", "), 0, match.start())
+        if enclosed and after.startswith((")", ",")):
             return word
         return f"({word})"
 
@@ -132,11 +167,12 @@ def placeholders(template: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Operand:
-    """One input of a gate as the gate sees it: its placeholder, node id and value."""
+    """One input of a gate: its placeholder, node id, value, and what the reader calls it."""
 
     var: str
     node: int
     value: float
+    name: str  # the input's or assigned name, a short sub-expression, or [id]
 
 
 @dataclass(frozen=True)
@@ -160,9 +196,9 @@ def _extreme(op: str, count: int) -> tuple[tuple[str, ...], str, tuple[str, ...]
     names = ("a", "b") if count == 2 else tuple(f"a{k + 1}" for k in range(count))
     word = "largest" if op == "max" else "smallest"
     forward = f"{op}(" + ", ".join(f"{{{n}}}" for n in names) + ")"
-    # No placeholders: "1 if 3 is the largest" would read oddly for a loser or a tie
-    # (the tie's 1/k is the engine's kink note); the cached inputs show the values.
-    local = tuple(f"1 if {n} is the {word}, else 0" for n in names)
+    # Worded, not worked: "1 if 3 is the largest" would read oddly for a loser or a
+    # tie (the tie's 1/k is the engine's kink note); the cached inputs show the values.
+    local = tuple(f"1 if {{{n}}} is the {word}, else 0" for n in names)
     return names, forward, local
 
 
@@ -198,7 +234,7 @@ def gate_view(
 ) -> GateView:
     """Name a gate the seed's way from its operands' (op, text, is_constant).
 
-    `values` are the operands' values, needed only for `x^c` (to write c - 1).
+    `values` are the operands' values, needed only for `^c` (to write c - 1).
     """
     label = GATES[op].label if op in GATES else op
     formula = FORMULAS[op]
@@ -212,7 +248,7 @@ def gate_view(
         if tied > 1:
             # PyTorch's rule at a tie: the winners share the gradient (1/k each).
             word = "largest" if op == "max" else "smallest"
-            extreme = tuple(f"1/{tied} if {n} ties for the {word}, else 0" for n in names)
+            extreme = tuple(f"1/{tied} if {{{n}}} ties for the {word}, else 0" for n in names)
             hint = f"a {op} gate shares the gradient evenly between the inputs tied for the {word}"
         return GateView(op, names, {}, forward, extreme, hint)
     names = ("x",) if len(operands) == 1 else ("a", "b", "c")[: len(operands)]
@@ -242,7 +278,7 @@ def gate_view(
     if op == "add":
         name, hint = f"+{c}", "adding a constant does not change the gradient"
     elif op == "sub" and p == 1:
-        name, hint = f"x-{c}", "subtracting a constant does not change the gradient"
+        name, hint = f"-{c}", "subtracting a constant does not change the gradient"
     elif op == "sub":
         name, hint = f"{symbol}-x", "subtracting from a constant flips the sign of the gradient"
     elif op == "mul":
@@ -252,7 +288,7 @@ def gate_view(
     elif op == "div":
         name = f"{symbol}/x"
     elif op == "pow" and p == 1:
-        name = f"x^{symbol}"
+        name = f"^{c}"  # not `x^2`: the operand is not called x
         if values is not None:
             # PyTorch's pow_backward: c * x^(c-1); written out, c - 1 is a number.
             less = _short(values[p] - 1.0)
@@ -268,23 +304,30 @@ def gate_view(
 
 @dataclass(frozen=True)
 class Part:
-    """A gradient received from gate `source` through its input `var`."""
+    """A gradient received from gate `source` through its input `var` (called `name`)."""
 
     source: int
     var: str
     grad: float
+    name: str
 
 
 @dataclass(frozen=True)
 class Send:
-    """What a gate sends to one input: local derivative times upstream gradient."""
+    """What a gate sends to one input: local derivative times upstream gradient.
+
+    `flat`: the gate is flat in this input here and the upstream gradient is
+    inf or nan, so the backward pass sent nothing (grad 0, not local * upstream).
+    """
 
     to: int
     var: str
     formula: str  # template of the local derivative
     local: float
     upstream: float
-    grad: float  # local * upstream
+    grad: float  # local * upstream, as the backward pass added it
+    name: str  # what the reader calls the input
+    flat: bool = False
 
 
 @dataclass(frozen=True)
@@ -300,6 +343,8 @@ class ForwardStep:
     operands: tuple[Operand, ...]
     symbols: dict[str, str]
     value: float
+    names: dict[str, str]  # placeholder -> what `symbolic` writes (constants as in symbols)
+    name: str = ""  # the name the program assigned this node, if any
 
 
 @dataclass(frozen=True)
@@ -318,6 +363,8 @@ class BackwardStep:
     symbols: dict[str, str]
     sends: tuple[Send, ...]
     notes: tuple[str, ...]
+    names: dict[str, str]  # placeholder -> what `symbolic` writes
+    name: str = ""  # the name the program assigned this node, if any
 
 
 @dataclass(frozen=True)
@@ -346,7 +393,10 @@ class Explanation:
 
 
 def symbolic(template: str, symbols: Mapping[str, str]) -> str:
-    """A template with letters for the inputs and constants as written: `-1/x^2`."""
+    """A template with the inputs' names and constants as written: `-1/h^2`.
+
+    Pass a step's `names`; a placeholder missing from it is written as itself.
+    """
     words = {name: symbols.get(name, name) for name in placeholders(template)}
     return fill(template, words)
 
@@ -369,25 +419,38 @@ def _view(nodes: Sequence[NodeResult], node: NodeResult, constant: Sequence[bool
     return gate_view(node.op, operands, [nodes[j].value for j in node.inputs])
 
 
-def _reaches_output(result: Result) -> list[bool]:
-    nodes = result.nodes
-    reaches = [False] * len(nodes)
-    reaches[result.output] = True
-    for i in range(result.output, -1, -1):
-        if reaches[i]:
-            for j in nodes[i].inputs:
-                reaches[j] = True
-    return reaches
+def operand_name(node: int, text: str, name: str = "", leaf: bool = False) -> str:
+    """What the walk-through calls a node read by a gate: its name, short text, or [id]."""
+    if name:
+        return name
+    if leaf or (len(text) <= SHORT_OPERAND and "…" not in text and "#" not in text):
+        return text  # an input's name, a constant as written, a short sub-expression
+    return f"[{node}]"
+
+
+def _names(nodes: Sequence[NodeResult], node: NodeResult, view: GateView) -> dict[str, str]:
+    names = dict(view.symbols)
+    for var, j in zip(view.vars, node.inputs):
+        n = nodes[j]
+        names.setdefault(var, operand_name(n.id, n.text, n.name, not n.inputs))
+    return names
 
 
 def explain(result: Result, gates: Mapping[str, Gate] = GATES) -> Explanation:
-    """The forward and backward steps of an evaluated program (no recursion, linear)."""
+    """The forward and backward steps of an evaluated program (no recursion, linear).
+
+    The backward steps are the backward pass's trace; a result evaluated
+    without one is evaluated again with it.
+    """
+    if result.trace is None:
+        result = evaluate(result.source, result.at, check=False, gates=gates, trace=True)
+    assert result.trace is not None
     nodes = result.nodes
     constant = [node.grad is None for node in nodes]
-    reaches = _reaches_output(result)
     views: list[GateView | None] = [
         _view(nodes, node, constant) if node.inputs else None for node in nodes
     ]
+    names = [_names(nodes, node, view) if view else {} for node, view in zip(nodes, views)]
 
     # 1. Forward: every node in evaluation order.
     forward = []
@@ -395,11 +458,14 @@ def explain(result: Result, gates: Mapping[str, Gate] = GATES) -> Explanation:
         if view is None:
             gate = "input" if node.op == "var" else "constant"
             forward.append(
-                ForwardStep(node.id, node.op, gate, node.text, (), "", (), {}, node.value)
+                ForwardStep(
+                    node.id, node.op, gate, node.text, (), "", (), {}, node.value, {}, node.name
+                )
             )
             continue
+        words = names[node.id]
         operands = tuple(
-            Operand(var, j, nodes[j].value)
+            Operand(var, j, nodes[j].value, words[var])
             for var, j in zip(view.vars, node.inputs)
             if var not in view.symbols
         )
@@ -414,43 +480,48 @@ def explain(result: Result, gates: Mapping[str, Gate] = GATES) -> Explanation:
                 operands,
                 view.symbols,
                 node.value,
+                words,
+                node.name,
             )
         )
 
-    # 2. Backward: the same reverse loop as passes.backward, in the same order,
-    #    so that the sums below are the engine's gradients bit for bit.
-    grads = [0.0] * len(nodes)
-    grads[result.output] = 1.0
+    # 2. Backward: the backward pass's own visits, output first. Where it sent
+    #    nothing (a flat gate under an inf or nan gradient) the step says so.
     parts: list[list[Part]] = [[] for _ in nodes]
     backward: list[BackwardStep] = []
-    for i in range(result.output, -1, -1):
-        node, view = nodes[i], views[i]
-        if view is None or constant[i] or not reaches[i]:
-            continue
-        upstream = grads[i]
-        args = [nodes[j].value for j in node.inputs]
-        locals_ = gates[node.op].local(*args, node.value)
+    for visit in result.trace:
+        i = visit.node
+        node, view, words = nodes[i], views[i], names[i]
+        assert view is not None
+        upstream = visit.upstream
         sends = []
         for k, j in enumerate(node.inputs):
-            grad = upstream * locals_[k]
-            grads[j] += grad
             template = view.local[k]
             if constant[j] or template is None:
                 continue
-            parts[j].append(Part(i, view.vars[k], grad))
-            sends.append(Send(j, view.vars[k], template, locals_[k], upstream, grad))
+            sent = visit.sent[k]
+            grad = 0.0 if sent is None else sent
+            var = view.vars[k]
+            parts[j].append(Part(i, var, grad, words[var]))
+            sends.append(
+                Send(j, var, template, visit.local[k], upstream, grad, words[var], sent is None)
+            )
         notes = list(node.notes)
         for send in sends:
-            # Strict JSON writes these as null: say what they are.
+            # Strict JSON writes these as null: say what they are. (A flat send
+            # is 0, not local * upstream: its `flat` says so.)
+            if send.flat:
+                continue
             if not math.isfinite(send.local):
-                notes.append(f"the local derivative d/d{send.var} is {nonfinite_word(send.local)}")
+                wrt = send.name if is_unit(send.name) else f"({send.name})"
+                notes.append(f"the local derivative d/d{wrt} is {nonfinite_word(send.local)}")
             elif not math.isfinite(send.grad):
-                notes.append(f"the gradient sent to {send.var} is {nonfinite_word(send.grad)}")
+                notes.append(f"the gradient sent to {send.name} is {nonfinite_word(send.grad)}")
         read = {name for send in sends for name in placeholders(send.formula)}
         if node.op in ("max", "min"):
             read = set(view.vars)  # the values decide which input is the winner
         cached = tuple(
-            Operand(var, j, nodes[j].value)
+            Operand(var, j, nodes[j].value, words[var])
             for var, j in zip(view.vars, node.inputs)
             if var in read and var not in view.symbols
         )
@@ -468,6 +539,8 @@ def explain(result: Result, gates: Mapping[str, Gate] = GATES) -> Explanation:
                 view.symbols,
                 tuple(sends),
                 tuple(notes),
+                words,
+                node.name,
             )
         )
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from backprop.parser.errors import Span, printable
 
@@ -37,6 +38,10 @@ class Graph:
     # and whether it also reaches the output, so that a gradient flows there.
     depends: tuple[bool, ...] = ()
     live: tuple[bool, ...] = ()
+    # The name an assignment gave a node it made (`h1 = tanh(w*x)`: the tanh
+    # node is h1), by node id. A dict here rather than a field on each Node:
+    # most nodes have no name, and a million-node program keeps its memory.
+    names: Mapping[int, str] = field(default_factory=dict)
 
     def text(self, node: Node, limit: int = 80) -> str:
         """The node's sub-expression, whitespace folded, shortened with '…' past `limit`."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import cast
 
 from backprop.engine.errors import DomainError, NumericError
@@ -122,14 +123,35 @@ def live_nodes(graph: Graph, depends: list[bool]) -> list[bool]:
     return [d and r for d, r in zip(depends, reaches)]
 
 
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """What the backward pass did at one gate (recorded only when a trace is asked for).
+
+    `local[k]` is the local derivative for input position k and `sent[k]` the
+    product added into that input's gradient; `sent[k]` is None where the gate
+    is flat in that input and the upstream gradient is inf or nan, so nothing
+    was sent (not inf * 0).
+    """
+
+    node: int
+    upstream: float
+    local: tuple[float, ...]
+    sent: tuple[float | None, ...]
+
+
 def backward(
-    graph: Graph, values: list[float], gates: Mapping[str, Gate] = GATES
+    graph: Graph,
+    values: list[float],
+    gates: Mapping[str, Gate] = GATES,
+    trace: list[Visit] | None = None,
 ) -> list[float | None]:
     """d output / d node for every node; None where the node depends on no input.
 
     Seeded with 1 at the output; each gate multiplies the upstream gradient
     by its local derivatives and adds the products into its inputs' gradients.
     A node that depends on an input but does not reach the output gets 0.
+    With `trace`, one Visit per gate is appended to it, output first: what
+    `explain` and `graph` narrate, so that they never redo the arithmetic.
     """
     nodes = graph.nodes
     depends = depends_on_inputs(graph)
@@ -138,7 +160,8 @@ def backward(
     grads[graph.output] = 1.0
     rule = {name: gate.local for name, gate in gates.items()}
     flat = {name: gate.flat for name, gate in gates.items() if gate.flat}
-    inline = gates is GATES
+    # A trace goes through the table for every gate (the same floats as inline).
+    inline = gates is GATES and trace is None
     for i in range(graph.output, -1, -1):
         if not live[i]:
             continue
@@ -163,8 +186,13 @@ def backward(
             if upstream - upstream != 0.0 and op in flat:  # inf or nan from above
                 # Where the gate is flat in an input, nothing flows back (not inf * 0).
                 still = flat[op](*args, values[i])
+                if trace is not None:
+                    sent = tuple(None if s else upstream * d for d, s in zip(local, still))
+                    trace.append(Visit(i, upstream, tuple(local), sent))
                 ins = tuple(j for j, s in zip(ins, still) if not s)
                 local = tuple(d for d, s in zip(local, still) if not s)
+            elif trace is not None:
+                trace.append(Visit(i, upstream, tuple(local), tuple(upstream * d for d in local)))
             for j, d in zip(ins, local):
                 grads[j] += upstream * d
     if all(depends):

@@ -120,19 +120,19 @@ def test_logsumexp_formulas_are_the_softmax_weights(count: int) -> None:
     [
         ("x + 1", "+1", "1"),
         ("1 + x", "+1", "1"),
-        ("x - 1", "x-1", "1"),
+        ("x - 1", "-1", "1"),
         ("1 - x", "1-x", "-1"),
         ("2*x", "*2", "2"),
         ("-x", "*-1", "-1"),
         ("1/x", "1/x", "-1/x^2"),
         ("3/x", "3/x", "-3/x^2"),
         ("x/2", "/2", "1/2"),
-        ("x^2", "x^2", "2*x"),
-        ("x**3", "x^3", "3*x^2"),
-        ("x^0.5", "x^0.5", "0.5*x^(-0.5)"),
+        ("x^2", "^2", "2*x"),
+        ("x**3", "^3", "3*x^2"),
+        ("x^0.5", "^0.5", "0.5*x^(-0.5)"),
         ("2^x", "2^x", "2^x*log(2)"),
         ("x + pi", "+pi", "1"),
-        ("x*y", "multiply", "b"),
+        ("x*y", "multiply", "y"),
         ("exp(x)", "exp", "exp(x)"),
         ("tanh(x)", "tanh", "1 - tanh(x)^2"),
     ],
@@ -141,7 +141,7 @@ def test_gates_are_named_the_seeds_way(program: str, gate: str, formula: str) ->
     at = {"x": 1.5, "y": 2.0} if "y" in program else {"x": 1.5}
     first = walk(program, at).backward[0]
     assert first.gate == gate
-    assert symbolic(first.sends[0].formula, first.symbols) == formula
+    assert symbolic(first.sends[0].formula, first.names) == formula
 
 
 @pytest.mark.parametrize(
@@ -193,11 +193,11 @@ def test_perceptron_grad_into_reciprocal_gate() -> None:
     step = step_of(walk(), "1/x")
     assert [round(op.value, 2) for op in step.cached] == [1.37]
     (send,) = step.sends
-    assert symbolic(send.formula, step.symbols) == "-1/x^2"
+    assert symbolic(send.formula, step.names) == "-1/[13]^2"  # [13] is 1+exp(...)
     assert send.local == pytest.approx(INTO_RECIPROCAL, rel=1e-12)
     assert send.grad == pytest.approx(-0.534446645388523, rel=1e-12)  # SPEC.md
-    assert "local d/dx         -1/x^2 = -1/1.37^2 = -0.534" in text(3)
-    assert "sends to x         -0.53 * 1 = -0.53  -> [13]" in text(2)
+    assert "local d/d[13]      -1/[13]^2 = -1/1.37^2 = -0.534" in text(3)
+    assert "sends to [13]      -0.53 * 1 = -0.53  -> [13]" in text(2)
 
 
 def test_perceptron_increment_gate_passes_the_gradient_unchanged() -> None:
@@ -206,7 +206,7 @@ def test_perceptron_increment_gate_passes_the_gradient_unchanged() -> None:
     (send,) = step.sends
     assert send.local == 1.0
     assert send.grad == send.upstream == pytest.approx(INTO_RECIPROCAL, rel=1e-12)
-    assert "sends to x         1 * (-0.53) = -0.53  -> [12]" in text(2)
+    assert "sends to [12]      1 * (-0.53) = -0.53  -> [12]" in text(2)
 
 
 def test_perceptron_exp_gate_uses_its_cached_input() -> None:
@@ -217,8 +217,8 @@ def test_perceptron_exp_gate_uses_its_cached_input() -> None:
     assert send.local == pytest.approx(math.exp(-1), rel=1e-15)
     assert send.grad == pytest.approx(THROUGH_EXP, rel=1e-12)
     shown = text(2)
-    assert "local d/dx         exp(x) = exp(-1) = 0.37" in shown
-    assert "sends to x         0.37 * (-0.53) = -0.20  -> [11]" in shown
+    assert "local d/d[11]      exp([11]) = exp(-1) = 0.37" in shown
+    assert "sends to [11]      0.37 * (-0.53) = -0.20  -> [11]" in shown
 
 
 def test_perceptron_negation_flips_the_sign() -> None:
@@ -227,7 +227,7 @@ def test_perceptron_negation_flips_the_sign() -> None:
     (send,) = step.sends
     assert send.local == -1.0
     assert send.grad == pytest.approx(-THROUGH_EXP, rel=1e-12)
-    assert "sends to x         -1 * (-0.20) = 0.20  -> [10]" in text(2)
+    assert "sends to [10]      -1 * (-0.20) = 0.20  -> [10]" in text(2)
 
 
 def test_perceptron_sums_distribute_the_gradient() -> None:
@@ -239,10 +239,10 @@ def test_perceptron_sums_distribute_the_gradient() -> None:
         for send in step.sends:
             assert send.grad == pytest.approx(-THROUGH_EXP, rel=1e-12)
     shown = text(2)
-    assert "sends to b         1 * 0.20 = 0.20  -> w2" in shown
-    assert "sends to a         1 * 0.20 = 0.20  -> [9] w0*x0+w1*x1" in shown
-    assert "sends to a         1 * 0.20 = 0.20  -> [7] w0*x0" in shown
-    assert "sends to b         1 * 0.20 = 0.20  -> [8] w1*x1" in shown
+    assert "sends to w2        1 * 0.20 = 0.20  -> w2" in shown
+    assert "sends to [9]       1 * 0.20 = 0.20  -> [9] w0*x0+w1*x1" in shown
+    assert "sends to w0*x0     1 * 0.20 = 0.20  -> [7] w0*x0" in shown
+    assert "sends to w1*x1     1 * 0.20 = 0.20  -> [8] w1*x1" in shown
     assert "dw2 = 0.20" in shown
 
 
@@ -253,7 +253,7 @@ def test_perceptron_dw0_is_the_gradient_times_x0() -> None:
     assert to_w0.local == -1.0  # x0, cached
     assert to_w0.grad == pytest.approx(-THROUGH_EXP * -1.0, rel=1e-12)
     shown = text(2)
-    assert "sends to a         -1 * 0.20 = -0.20  -> w0" in shown
+    assert "sends to w0        -1 * 0.20 = -0.20  -> w0" in shown
     assert "dw0 = -0.20" in shown
 
 
@@ -264,7 +264,7 @@ def test_perceptron_dx0_is_039_which_the_seed_rounds_to_04() -> None:
     assert to_x0.local == 2.0  # w0, cached
     assert to_x0.grad == pytest.approx(0.3932238664829637, rel=1e-12)  # SPEC.md
     shown = text(2)
-    assert "sends to b         2 * 0.20 = 0.39  -> x0" in shown
+    assert "sends to x0        2 * 0.20 = 0.39  -> x0" in shown
     assert "dx0 = 0.39" in shown
     assert "0.4\n" not in shown and "= 0.4 " not in shown
 

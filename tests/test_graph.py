@@ -124,7 +124,7 @@ def test_dot_escapes_user_text() -> None:
     nodes, _ = read_dot(text)
     (add,) = [n for n in drawing.nodes if n.op == "add"]
     assert '# say "hi" \\ <b> {c} | d & #1 `e`' in add.text
-    assert nodes[add.id][1] == add.text  # every character comes back
+    assert nodes[add.id][1] == f"a = {add.text}"  # every character comes back
     for char in '"<>{}|':
         assert f"\\{char}" in text
     assert dot_string(["a\\nb"]) == '"a\\\\nb"'  # a user backslash never makes a line break
@@ -237,7 +237,7 @@ def test_mermaid_escapes_user_text() -> None:
     drawing = drawing_of(TRICKY_PROGRAM, {"x": 1.0, "y": 2.0})
     nodes, _ = read_mermaid(render_mermaid(drawing))
     (add,) = [n for n in drawing.nodes if n.op == "add"]
-    assert nodes[add.id][1] == add.text
+    assert nodes[add.id][1] == f"a = {add.text}"  # the name the program gave it
     assert mermaid_string(['"<b>|{x}#\\']) == '"#34;#60;b#62;#124;#123;x#125;#35;#92;"'
 
 

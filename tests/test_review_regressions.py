@@ -61,10 +61,10 @@ def test_explain_does_not_say_a_tied_max_routes_the_whole_gradient() -> None:
     # so "1 if a is the largest, else 0 = 0.333" would contradict its own number.
     out = run("explain", "max(x, y, 0)", "--at", "x=0,y=0", "--precision", "3").stdout
     assert "routes the whole gradient" not in out
-    assert "1 if a1 is the largest" not in out
-    assert "local d/da1        1/3 if a1 ties for the largest, else 0 = 0.333" in out
+    assert "1 if x is the largest" not in out
+    assert "local d/dx         1/3 if x ties for the largest, else 0 = 0.333" in out
     untied = run("explain", "max(x, y)", "--at", "x=3,y=1").stdout
-    assert "local d/da         1 if a is the largest, else 0 = 1" in untied
+    assert "local d/dx         1 if x is the largest, else 0 = 1" in untied
 
 
 @pytest.mark.parametrize("seconds", ["nan", "inf", "1e10", "1e300"])
@@ -87,7 +87,7 @@ def test_a_file_name_cannot_write_terminal_escapes(tmp_path, command: str) -> No
 
 def test_explain_names_a_constant_input_once() -> None:
     out = run("explain", "max(x, 0)", "--at", "x=-1").stdout
-    assert "cached inputs      a = x = -1, b = 0\n" in out
+    assert "cached inputs      x = -1, 0 (a constant)\n" in out
     assert "b = 0 = 0" not in out
 
 
