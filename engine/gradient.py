@@ -62,12 +62,13 @@ def gradient_program(
         graph = build_graph(parse(source))
         wanted = _wanted(graph, wrt)
         derived = reverse(graph)
-    assigned = dict(getattr(graph, "names", {}) or {})
-    if fmt == "sympy" or simplify:
-        return _symbolic(derived, graph, wanted, fmt, source, simplify, seconds)
-    printer = {"bp": to_bp, "latex": to_latex, "python": to_python}[fmt]
-    text = printer(derived, wanted, assigned, source)
-    each = {name: printer(derived, [name], assigned, source) for name in wanted}
+        if fmt == "sympy" or simplify:
+            return _symbolic(derived, graph, wanted, fmt, source, simplify, seconds)
+        printer = {"bp": to_bp, "latex": to_latex, "python": to_python}[fmt]
+        text = printer(derived, wanted, dict(graph.names), source)
+        if len(wanted) == 1:
+            return GradientText(tuple(wanted), fmt, text, {wanted[0]: text})
+        each = {name: printer(derived, [name], dict(graph.names), source) for name in wanted}
     return GradientText(tuple(wanted), fmt, text, each)
 
 

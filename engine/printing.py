@@ -62,12 +62,14 @@ class _Names:
 
     def __init__(self, taken: set[str]) -> None:
         self.taken = set(taken) | set(FUNCTIONS) | set(CONSTANTS)
+        self.next: dict[str, int] = {}  # the suffix to try next: h_2, h_3, ... in linear time
 
     def fresh(self, wanted: str) -> str:
-        name, k = wanted, 1
+        name, k = wanted, self.next.get(wanted, 1)
         while name in self.taken:
             k += 1
             name = f"{wanted}_{k}"
+        self.next[wanted] = k
         self.taken.add(name)
         return name
 
