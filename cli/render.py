@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from backprop.cli.numbers import number
 from backprop.engine import NodeResult, Result
 from backprop.parser import BackpropError, printable
 
@@ -20,14 +21,8 @@ VERDICT_STYLE = {"ok": "green", "mismatch": "bold red", "n/a": "yellow", "not ch
 
 
 def fmt(x: float | None, precision: int | None = None) -> str:
-    """A float in full (repr), or to `precision` significant digits; None is blank."""
-    if x is None:
-        return ""
-    if x != x:
-        return "nan"
-    if x in (float("inf"), float("-inf")):
-        return "inf" if x > 0 else "-inf"
-    return repr(x) if precision is None else f"{x:.{precision}g}"
+    """A float as every command writes it (backprop.cli.numbers); None is blank."""
+    return "" if x is None else number(x, precision)
 
 
 def _cells(node: NodeResult, precision: int | None) -> tuple[str, ...]:
