@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from backprop.cli.numbers import number
@@ -118,19 +118,38 @@ def _table_width(widths: Sequence[int]) -> int:
     return sum(widths) + 3 * len(widths) + 1
 
 
-def _measure(
-    result: Result, precision: int | None, hidden: Sequence[str]
-) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...], list[int]]:
-    from rich.cells import cell_len
+class _Measure:
+    """The table's cells and column widths at each number of digits, each worked out once."""
 
-    shown = _shown_columns(result)
-    keep = [c for c in range(shown) if HEADERS[c] not in hidden]
-    headers = tuple(HEADERS[c] for c in keep)
-    rows = tuple(
-        tuple(cells[c] for c in keep) for cells in (_cells(n, precision) for n in result.nodes)
-    )
-    widths = [max([len(h)] + [cell_len(row[k]) for row in rows]) for k, h in enumerate(headers)]
-    return headers, rows, widths
+    def __init__(self, result: Result) -> None:
+        self.result = result
+        self.headers = HEADERS[: _shown_columns(result)]
+        self._rows: dict[int | None, list[tuple[str, ...]]] = {}
+        self._widths: dict[int | None, dict[str, int]] = {}
+
+    def rows(self, digits: int | None) -> list[tuple[str, ...]]:
+        if digits not in self._rows:
+            shown = len(self.headers)
+            self._rows[digits] = [_cells(node, digits)[:shown] for node in self.result.nodes]
+        return self._rows[digits]
+
+    def widths(self, digits: int | None, hidden: Sequence[str] = ()) -> tuple[list[str], list[int]]:
+        """The headers shown and their columns' widths (the widest cell, or the header)."""
+        from rich.cells import cell_len
+
+        if digits not in self._widths:
+            rows = self.rows(digits)
+            self._widths[digits] = {
+                h: max([len(h)] + [cell_len(row[k]) for row in rows])
+                for k, h in enumerate(self.headers)
+            }
+        headers = [h for h in self.headers if h not in hidden]
+        return headers, [self._widths[digits][h] for h in headers]
+
+    def fit(self, digits: int | None, hidden: Sequence[str], widths: Sequence[int]) -> Layout:
+        keep = [k for k, h in enumerate(self.headers) if h not in hidden]
+        rows = tuple(tuple(row[k] for k in keep) for row in self.rows(digits))
+        return Layout(tuple(self.headers[k] for k in keep), tuple(widths), rows, tuple(hidden))
 
 
 def layout(result: Result, precision: int | None, width: int) -> Layout:
@@ -141,22 +160,25 @@ def layout(result: Result, precision: int | None, width: int) -> Layout:
     inputs column, then round the numbers to the most significant digits
     that fit (a correct rounding, by the one number rule).
     """
-    headers, rows, widths = _measure(result, precision, ())
-    full = _table_width(widths)
-    wrapped = _wrap_expression(headers, widths, width)
+    measure = _Measure(result)
+    full = _table_width(measure.widths(precision)[1])
+    wrapped = _wrap_expression(*measure.widths(precision), width)
     if wrapped is not None:
-        return Layout(headers, wrapped, rows, full_width=full)
+        return replace(measure.fit(precision, (), wrapped), full_width=full)
     fewer = range(min(precision or 17, 17) - 1, 0, -1)  # digits below those asked for
-    every = next((d for d in fewer if _wrap_expression(*_measure(result, d, ())[::2], width)), None)
+    every = next((d for d in fewer if _wrap_expression(*measure.widths(d), width)), None)
     for n in range(1, len(GIVE_UP) + 1):
-        headers, rows, widths = _measure(result, precision, GIVE_UP[:n])
+        widths = measure.widths(precision, GIVE_UP[:n])[1]
         if _table_width(widths) <= width:
-            return Layout(headers, tuple(widths), rows, GIVE_UP[:n], None, full, True, every)
-    for digits in fewer:
-        headers, rows, widths = _measure(result, digits, GIVE_UP)
-        if _table_width(widths) <= width:
-            return Layout(headers, tuple(widths), rows, GIVE_UP, digits, full, True, every)
-    return Layout(headers, tuple(widths), rows, GIVE_UP, 1, full, False, every)
+            fit = measure.fit(precision, GIVE_UP[:n], widths)
+            return replace(fit, full_width=full, every_column_at=every)
+    for digits in [*fewer, 1]:
+        widths = measure.widths(digits, GIVE_UP)[1]
+        if _table_width(widths) <= width or digits == 1:
+            fit = measure.fit(digits, GIVE_UP, widths)
+            fits = _table_width(widths) <= width
+            return replace(fit, digits=digits, full_width=full, fits=fits, every_column_at=every)
+    raise AssertionError("unreachable: the loop ends at 1 digit")
 
 
 def _wrap_expression(
@@ -237,10 +259,9 @@ def render_rich(result: Result, precision: int | None = None, width: int | None 
         table.add_row(*cells)
     parts: list[Any] = [table]
     if not fit.fits:
-        # Nothing fits: the rows as they are, each wider than the terminal (which wraps
-        # them), rather than a table whose cells rich would cut.
-        lines = render_plain(result, fit.digits).split("\n\n", 1)[0]
-        parts = [Text(lines, no_wrap=True, overflow="ignore")]
+        # Nothing fits: the plain rows, wrapped between words, rather than a table
+        # whose cells rich would cut.
+        parts = [Text(render_plain(result, fit.digits).split("\n\n", 1)[0])]
     note = _fit_note(fit, width or 0)
     if note:
         parts.append(Text(note, style="dim"))
