@@ -21,6 +21,7 @@ from backprop.cli.main import (
     precision_option,
     program_options,
 )
+from backprop.cli.numbers import number
 from backprop.parser import printable
 
 DEFAULT_PRECISION = 4
@@ -39,27 +40,6 @@ Examples:
 WORDED = ("max", "min")  # local derivatives said in words, not worked with numbers
 Segment = tuple[str, str]  # (text, rich style; "" for none)
 Line = list[Segment]
-
-
-def number(x: float, precision: int | None) -> str:
-    """A number for the walk-through: as written when short, else rounded to `precision`.
-
-    `2.0` reads `2`, `0.5` reads `0.5`; `-0.19661193324148188` reads `-0.1966`
-    at 4 digits and `-0.20` at 2 (trailing zeros say how many digits are shown).
-    """
-    if x != x:
-        return "nan"
-    if x in (float("inf"), float("-inf")):
-        return "inf" if x > 0 else "-inf"
-    if x == int(x) and abs(x) < 1e15:
-        return str(int(x))
-    full = repr(x)
-    if precision is None:
-        return full
-    mantissa = full.lstrip("-").split("e")[0].replace(".", "").lstrip("0")
-    if len(mantissa) <= precision:
-        return full
-    return f"{x:#.{precision}g}"
 
 
 def program_lines(source: str, limit: int = 10, width: int = 100) -> list[str]:

@@ -25,6 +25,7 @@ from backprop.cli.main import (
     precision_option,
     program_options,
 )
+from backprop.cli.numbers import number
 from backprop.parser import BackpropError, printable
 
 DEFAULT_PRECISION = 4  # as explain's
@@ -46,13 +47,6 @@ Examples:
   backprop graph -f samples/perceptron.bp -o perceptron.svg   # needs Graphviz's dot
   backprop graph -f samples/staged.bp --format mermaid        # for a Markdown document
 """
-
-
-def number(x: float, precision: int | None) -> str:
-    """Numbers as `backprop explain` writes them (imported late: main imports both)."""
-    from backprop.cli.explain import number as explain_number
-
-    return explain_number(x, precision)
 
 
 def _shorten(text: str, width: int = LABEL_WIDTH) -> str:

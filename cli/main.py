@@ -65,7 +65,13 @@ def _not_nan(ctx: click.Context, param: click.Parameter, value: float) -> float:
 
 
 def plain_output() -> bool:
-    """Plain text (no colour, no box characters) unless stdout is a colour terminal."""
+    """Plain text (no colour, no box characters) unless stdout is a colour terminal.
+
+    `--no-color` (on the command being run) counts as NO_COLOR set.
+    """
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.meta.get("backprop.no_color"):
+        return True
     if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
         return True
     return not sys.stdout.isatty()
@@ -112,8 +118,21 @@ def program_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "-f", "--file", "path", metavar="FILE", help="Read the program from FILE ('-' for stdin)."
     )(func)
     func = click.argument("program", required=False)(func)
+    func = click.option(
+        "--no-color",
+        is_flag=True,
+        expose_value=False,
+        callback=_no_color,
+        help="Plain text, as with the NO_COLOR variable set: no colour, no box characters.",
+    )(func)
     func = click.option("--traceback", is_flag=True, hidden=True)(func)
     return func
+
+
+def _no_color(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    # Kept on the context for plain_output(), so the commands need no extra argument.
+    if value:
+        ctx.meta["backprop.no_color"] = True
 
 
 def precision_option(default: int | None, help: str) -> Callable[[Any], Any]:
@@ -265,9 +284,8 @@ def eval_command(
     else:
         from rich.console import Console
 
-        Console(highlight=False, emoji=False, markup=False).print(
-            render.render_rich(result, precision)
-        )
+        console = Console(highlight=False, emoji=False, markup=False)
+        console.print(render.render_rich(result, precision, console.width))
     return result.exit_code
 
 

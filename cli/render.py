@@ -8,8 +8,11 @@ wrap at the terminal width and clip floats (PITFALLS).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
+from backprop.cli.numbers import number
 from backprop.engine import NodeResult, Result
 from backprop.parser import BackpropError, printable
 
@@ -20,14 +23,8 @@ VERDICT_STYLE = {"ok": "green", "mismatch": "bold red", "n/a": "yellow", "not ch
 
 
 def fmt(x: float | None, precision: int | None = None) -> str:
-    """A float in full (repr), or to `precision` significant digits; None is blank."""
-    if x is None:
-        return ""
-    if x != x:
-        return "nan"
-    if x in (float("inf"), float("-inf")):
-        return "inf" if x > 0 else "-inf"
-    return repr(x) if precision is None else f"{x:.{precision}g}"
+    """A float as every command writes it (backprop.cli.numbers); None is blank."""
+    return "" if x is None else number(x, precision)
 
 
 def _cells(node: NodeResult, precision: int | None) -> tuple[str, ...]:
@@ -98,32 +95,180 @@ def render_plain(result: Result, precision: int | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_rich(result: Result, precision: int | None = None) -> Any:
-    """The table for a terminal: a rich Group of the table and its footer."""
+# The terminal table's columns in the order they are given up when the width is short.
+GIVE_UP = ("expression", "inputs")
+MIN_EXPRESSION_WIDTH = 16  # a wrapped expression narrower than this reads as a stub
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the terminal table fits a width: its columns, their widths, the numbers' digits."""
+
+    headers: tuple[str, ...]
+    widths: tuple[int, ...]
+    rows: tuple[tuple[str, ...], ...]
+    hidden: tuple[str, ...] = ()  # columns given up, in GIVE_UP order
+    digits: int | None = None  # significant digits the numbers were rounded to, to fit
+    full_width: int = 0  # the width that shows every column and every digit asked for
+    fits: bool = True  # False: nothing fits; the narrowest layout, wider than the terminal
+    every_column_at: int | None = None  # the --precision that would show every column
+
+
+def _table_width(widths: Sequence[int]) -> int:
+    # A rich box table: a space of padding each side of a cell, a rule between and around cells.
+    return sum(widths) + 3 * len(widths) + 1
+
+
+class _Measure:
+    """The table's cells and column widths at each number of digits, each worked out once."""
+
+    def __init__(self, result: Result) -> None:
+        self.result = result
+        self.headers = HEADERS[: _shown_columns(result)]
+        self._rows: dict[int | None, list[tuple[str, ...]]] = {}
+        self._widths: dict[int | None, dict[str, int]] = {}
+
+    def rows(self, digits: int | None) -> list[tuple[str, ...]]:
+        if digits not in self._rows:
+            shown = len(self.headers)
+            self._rows[digits] = [_cells(node, digits)[:shown] for node in self.result.nodes]
+        return self._rows[digits]
+
+    def widths(self, digits: int | None, hidden: Sequence[str] = ()) -> tuple[list[str], list[int]]:
+        """The headers shown and their columns' widths (the widest cell, or the header)."""
+        from rich.cells import cell_len
+
+        if digits not in self._widths:
+            rows = self.rows(digits)
+            self._widths[digits] = {
+                h: max([len(h)] + [cell_len(row[k]) for row in rows])
+                for k, h in enumerate(self.headers)
+            }
+        headers = [h for h in self.headers if h not in hidden]
+        return headers, [self._widths[digits][h] for h in headers]
+
+    def fit(self, digits: int | None, hidden: Sequence[str], widths: Sequence[int]) -> Layout:
+        keep = [k for k, h in enumerate(self.headers) if h not in hidden]
+        rows = tuple(tuple(row[k] for k in keep) for row in self.rows(digits))
+        return Layout(tuple(self.headers[k] for k in keep), tuple(widths), rows, tuple(hidden))
+
+
+def layout(result: Result, precision: int | None, width: int) -> Layout:
+    """The widest honest table for `width` columns: never a cut number or an empty id.
+
+    In order, until the table fits: wrap the expression (to no fewer than
+    MIN_EXPRESSION_WIDTH columns), give up the expression column, then the
+    inputs column, then round the numbers to the most significant digits
+    that fit (a correct rounding, by the one number rule).
+    """
+    measure = _Measure(result)
+    full = _table_width(measure.widths(precision)[1])
+    wrapped = _wrap_expression(*measure.widths(precision), width)
+    if wrapped is not None:
+        return replace(measure.fit(precision, (), wrapped), full_width=full)
+    fewer = range(min(precision or 17, 17) - 1, 0, -1)  # digits below those asked for
+    every = next((d for d in fewer if _wrap_expression(*measure.widths(d), width)), None)
+    for n in range(1, len(GIVE_UP) + 1):
+        widths = measure.widths(precision, GIVE_UP[:n])[1]
+        if _table_width(widths) <= width:
+            fit = measure.fit(precision, GIVE_UP[:n], widths)
+            return replace(fit, full_width=full, every_column_at=every)
+    for digits in [*fewer, 1]:
+        widths = measure.widths(digits, GIVE_UP)[1]
+        if _table_width(widths) <= width or digits == 1:
+            fit = measure.fit(digits, GIVE_UP, widths)
+            fits = _table_width(widths) <= width
+            return replace(fit, digits=digits, full_width=full, fits=fits, every_column_at=every)
+    raise AssertionError("unreachable: the loop ends at 1 digit")
+
+
+def _wrap_expression(
+    headers: Sequence[str], widths: Sequence[int], width: int
+) -> tuple[int, ...] | None:
+    """The widths, the expression's narrowed to fit `width` if need be; None if it cannot."""
+    spare = width - _table_width(widths)
+    if spare >= 0:
+        return tuple(widths)
+    if "expression" not in headers:
+        return None
+    at = headers.index("expression")
+    room = widths[at] + spare
+    if room < min(widths[at], MIN_EXPRESSION_WIDTH):
+        return None
+    return tuple(room if k == at else w for k, w in enumerate(widths))
+
+
+def _fit_note(fit: Layout, width: int) -> str:
+    """One line under a table that gave something up: what, and how to see it all."""
+    from rich.cells import cell_len
+
+    if not fit.hidden and fit.digits is None:
+        return ""
+    names, digits, full = fit.hidden, fit.digits, fit.full_width
+    whats = [
+        [f"{' and '.join(names)} column{'s' if len(names) > 1 else ''} left out"] * bool(names)
+        + [f"numbers rounded to {digits} significant digits"] * bool(digits),
+        [f"{', '.join(names)} left out"] * bool(names)
+        + [f"rounded to {digits} digits"] * bool(digits),
+        [f"no {', '.join(names)}"] * bool(names) + [f"{digits} digits"] * bool(digits),
+    ]
+    every = fit.every_column_at
+    hows = [
+        f"to see everything: --json or a terminal {full} columns wide"
+        + (f", or --precision {every} for every column" if every else ""),
+        f"all: --json or {full} columns"
+        + (f"; --precision {every} fits all columns" if every else ""),
+        *([f"more: --precision {every}, --json or {full} columns"] if every else []),
+        f"all: --json or {full} columns",
+        "all: --json",
+    ]
+    if not fit.fits:
+        whats = [["the table is wider than the terminal"], ["too narrow"]]
+    lines = [f"{', '.join(what)}; {how}" for how in hows for what in whats]
+    # The most help that fits: the fullest advice first, then the fullest account of what is gone.
+    return next((line for line in lines if cell_len(line) <= width), lines[-1])
+
+
+def render_rich(result: Result, precision: int | None = None, width: int | None = None) -> Any:
+    """The table for a terminal `width` columns wide (None: as wide as it needs), and its footer.
+
+    See `layout` for what a short width gives up; a line under the table says
+    what was left out and how to see it.
+    """
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
+    fit = layout(result, precision, width or 1_000_000)
     table = Table(header_style="bold")
-    shown = _shown_columns(result)
-    for header in HEADERS[:shown]:
+    for header, w in zip(fit.headers, fit.widths):
         numeric = header in NUMERIC
         table.add_column(
             header,
             justify="right" if numeric else "left",
-            no_wrap=numeric or header in ("gate", "check"),
+            no_wrap=header != "expression",
             overflow="fold",
+            width=w,
         )
-    for node in result.nodes:
-        cells = [Text(c) for c in _cells(node, precision)]
-        cells[-1].stylize(VERDICT_STYLE.get(node.verdict or "", ""))
-        cells = cells[:shown]
+    verdict_at = fit.headers.index("check") if "check" in fit.headers else None
+    for node, row in zip(result.nodes, fit.rows):
+        cells = [Text(c) for c in row]
+        if verdict_at is not None:
+            cells[verdict_at].stylize(VERDICT_STYLE.get(node.verdict or "", ""))
         if node.grad is None:
             cells[1].stylize("dim")
         table.add_row(*cells)
+    parts: list[Any] = [table]
+    if not fit.fits:
+        # Nothing fits: the plain rows, wrapped between words, rather than a table
+        # whose cells rich would cut.
+        parts = [Text(render_plain(result, fit.digits).split("\n\n", 1)[0])]
+    note = _fit_note(fit, width or 0)
+    if note:
+        parts.append(Text(note, style="dim"))
     footer = Text("\n".join(_footer(result, precision)))
     footer.highlight_regex(r"^output.*$", "bold")
-    return Group(table, Text(""), footer)
+    return Group(*parts, Text(""), footer)
 
 
 def result_document(result: Result) -> dict[str, Any]:

@@ -80,7 +80,7 @@ def render_all(result: Result, width: int = 100, precision: int | None = None) -
     document = validate_json(render.render_json(result))
     assert len(document["nodes"]) == len(result.nodes)
     assert document["value"] == result.value
-    _draw(render.render_rich(result, precision), width)
+    _draw(render.render_rich(result, precision, width), width)
     _explain_and_graph(result, width, precision)
 
 

@@ -1,0 +1,41 @@
+"""`number`: how every command writes a float (eval's table, explain, graph).
+
+One rule, so that the same number at the same precision reads the same
+everywhere:
+
+- Without a precision, every digit: `repr`, the shortest text that reads
+  back as the same float (`2.0`, `-0.19661193324148188`).
+- With a precision of N significant digits, a number that has at most N
+  significant digits is written exactly, without padding (`2`, `-3`,
+  `0.5`, `1e+22`); any other number is rounded to N significant digits and
+  keeps its trailing zeros (`0.4200`), so the reader sees how many digits
+  are shown and that the number was rounded.
+- `nan`, `inf` and `-inf` as words.
+
+The rounding is Python's correctly rounded `format` of the float itself.
+"""
+
+from __future__ import annotations
+
+INF = float("inf")
+
+
+def number(x: float, precision: int | None = None) -> str:
+    """`x` in full (repr), or to `precision` significant digits by the rule above."""
+    if x != x:
+        return "nan"
+    if x in (INF, -INF):
+        return "inf" if x > 0 else "-inf"
+    full = repr(x)
+    if precision is None:
+        return full
+    mantissa, _, exponent = full.partition("e")
+    if len(mantissa.lstrip("-").replace(".", "").strip("0")) <= precision:
+        # Exact in at most `precision` digits: as written, and `2.0` reads `2`.
+        if not exponent and mantissa.endswith(".0"):
+            return mantissa[:-2]
+        return full
+    rounded = f"{x:#.{precision}g}"
+    # The '#' flag keeps trailing zeros but also a bare point at 1 digit: `2.` → `2`.
+    mantissa, e, exponent = rounded.partition("e")
+    return mantissa.removesuffix(".") + e + exponent
