@@ -20,6 +20,7 @@ from backprop.cli.main import (
     plain_output,
     precision_option,
     program_options,
+    write_whole,
 )
 from backprop.parser import printable
 
@@ -386,7 +387,7 @@ def explain_command(
     source, point = load(program, path, at, source_box)
     doc = explain(evaluate(source, point, check=False))
     if as_json:
-        click.echo(render_json(doc), nl=False)
+        write_whole(render_json(doc))
         return 0
     lines = explain_lines(doc, precision)
     if plain_output() or len(lines) > RICH_LINE_LIMIT:

@@ -6,11 +6,12 @@ import re
 from collections.abc import Iterable
 
 from backprop.engine.errors import InputError
-from backprop.parser.errors import ParseError, Span
-from backprop.parser.lexer import NAME_RE, NUMBER_RE, to_float
+from backprop.parser.errors import ParseError, Span, quote
+from backprop.parser.lexer import NAME_RE, NUMBER_RE, describe_character, to_float
 
 # A line's end may be CRLF, and the first line may start with a byte-order mark.
-_AT_LINE = re.compile(r"^\ufeff?[ \t]*#[ \t]*at:([^\r\n]*)", re.MULTILINE)
+# `# At:` and `# AT:` are read too: a point silently ignored is worse than either.
+_AT_LINE = re.compile(r"^\ufeff?[ \t]*#[ \t]*at:([^\r\n]*)", re.MULTILINE | re.IGNORECASE)
 
 
 def parse_at(items: Iterable[str], where: str = "--at") -> list[tuple[str, float]]:
@@ -26,9 +27,9 @@ def parse_at(items: Iterable[str], where: str = "--at") -> list[tuple[str, float
             if not part.strip(" \t") and len(item.split(",")) > 1:
                 continue  # tolerate a trailing comma: "x=1,"
             if not eq or not name:
-                raise InputError(f"{where} expects NAME=VALUE, got {part.strip()!r}")
+                raise InputError(f"{where} expects NAME=VALUE, got {quote(part.strip())}")
             if not NAME_RE.fullmatch(name):
-                raise InputError(f"{where} name {name!r} is not a valid name")
+                raise InputError(f"{where} name {quote(name)} is not a valid name")
             pairs.append((name, _number(name, value, where)))
     return pairs
 
@@ -36,9 +37,11 @@ def parse_at(items: Iterable[str], where: str = "--at") -> list[tuple[str, float
 def _number(name: str, text: str, where: str) -> float:
     digits = text[1:] if text[:1] in "+-" else text
     if not NUMBER_RE.fullmatch(digits):
+        odd = next((c for c in text if not c.isascii()), None)  # as the lexer names it
+        hint = f": it contains {describe_character(odd)}" if odd else ""
         raise InputError(
             f"{where} value for {name} must be a decimal number such as 2, -0.5 or 1e-3, "
-            f"got {text!r}"
+            f"got {quote(text)}{hint}"
         )
     try:
         value = to_float(digits, None)  # type: ignore[arg-type]

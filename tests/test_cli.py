@@ -171,8 +171,11 @@ def test_traceback_flag_shows_the_internal_error() -> None:
     assert loud.stderr.rstrip().endswith("RuntimeError: boom")
 
 
-def test_traceback_is_hidden_from_help() -> None:
-    assert "--traceback" not in run("eval", "--help").stdout
+@pytest.mark.parametrize("command", ["eval", "explain", "graph"])
+def test_help_lists_traceback_for_bug_reports(command: str) -> None:
+    help_text = run(command, "--help").stdout
+    assert "--traceback" in help_text
+    assert "internal error (exit 3)" in " ".join(help_text.split())
 
 
 # --- stdout and stderr ------------------------------------------------------------
@@ -183,8 +186,9 @@ def test_json_goes_to_stdout_alone_and_errors_to_stderr_alone() -> None:
     assert good.stderr == ""
     strict_json(good.stdout)  # the whole of stdout is one document
     bad = run("eval", "x*y", "--at", "x=1", "--json", expect=2)
-    assert bad.stdout == ""
     assert bad.stderr.startswith("error: missing a value for y")
+    # With --json, stdout is still one document: the error's (tests/test_errors.py).
+    assert strict_json(bad.stdout)["error"]["kind"] == "input"
 
 
 def test_syntax_error_points_at_the_column_with_a_caret() -> None:
