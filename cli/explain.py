@@ -33,7 +33,7 @@ Examples:
 
 \b
   backprop explain "(x+y)*z" --at x=-2,y=5,z=-4
-  backprop explain -f samples/perceptron.bp --precision 2     # the seed's numbers
+  backprop explain -f samples/perceptron.bp --precision 2     # two digits, as the tutorial has them
   backprop explain -f samples/fanout.bp --json
 """
 
@@ -379,7 +379,7 @@ def explain_command(
 
     Each gate of the backward pass says what it caches, its local derivative
     (as a formula and as a number), the gradient from above, and what it sends
-    to each input, as the seed's perceptron walk-through does by hand.
+    to each input, as a tutorial's perceptron walk-through does by hand.
     """
     from backprop.engine import evaluate
     from backprop.engine.explain import explain

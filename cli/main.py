@@ -46,10 +46,16 @@ Exit status: 0 success, 1 the SymPy cross-check disagrees, 2 bad input
 class ProgramCommand(click.Command):
     """A command taking a PROGRAM: a program that starts with '-' gets a hint about '--'."""
 
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        # --traceback is for bug reports: list it last, before --help.
+        params = super().get_params(ctx)
+        return sorted(params, key=lambda p: 2 if "--help" in p.opts else p.name == "traceback")
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # Known before click parses anything, so that a usage error can be JSON too.
         options = args[: args.index("--")] if "--" in args else args
-        ctx.meta[JSON_FLAG] = "--json" in options
+        speaks_json = any(param.name == "as_json" for param in self.params)
+        ctx.meta[JSON_FLAG] = speaks_json and "--json" in options
         try:
             return super().parse_args(ctx, args)
         except click.NoSuchOption as err:
@@ -290,8 +296,11 @@ def cli() -> None:
     and cross-checked against SymPy's symbolic derivatives.
 
     \b
-      backprop eval "(x+y)*z" --at x=-2,y=5,z=-4
-      backprop eval -f samples/perceptron.bp --json
+    Examples:
+      backprop eval "(x+y)*z" --at x=-2,y=5,z=-4        # the table of values and gradients
+      backprop explain -f samples/perceptron.bp         # the passes in words, gate by gate
+      backprop graph "x*x + x"                          # the graph as a tree
+      backprop eval -f samples/perceptron.bp --json     # one JSON document, for scripts
 
     Run 'backprop COMMAND --help' for a command's options and examples.
     """

@@ -364,3 +364,62 @@ def test_a_unicode_minus_in_an_at_value_is_named_as_in_the_program(char: str, na
     )
     program = run("eval", f"{char}x", "--at", "x=1", expect=2)
     assert f"unexpected character {named}" in program.stderr
+
+
+# --- help ----------------------------------------------------------------------------
+
+
+def _examples(help_text: str) -> list[list[str]]:
+    """The example commands a help text shows, each as its arguments."""
+    import shlex
+
+    found = []
+    for line in help_text.splitlines():
+        line = line.strip()
+        if line.startswith("backprop "):
+            found.append(shlex.split(line.split("  #")[0])[1:])
+    return found
+
+
+@pytest.mark.parametrize("command", [[], ["eval"], ["explain"], ["graph"]], ids=str)
+def test_help_has_real_examples_in_the_user_s_words(command: list[str]) -> None:
+    help_text = run(*command, "--help").stdout
+    assert "seed" not in help_text  # the tutorial, not "the seed"
+    examples = _examples(help_text)
+    assert len(examples) >= 3
+    for args in examples:
+        if not {"|", ">", "-o", "-"} & set(args):  # pipes, redirects, pictures, stdin
+            run(*args)  # exits 0
+
+
+def test_shell_completion_as_the_readme_documents_it(tmp_path: Path) -> None:
+    env = {**os.environ, "_BACKPROP_COMPLETE": "bash_source"}
+    script = subprocess.run([*BACKPROP], env=env, capture_output=True, text=True, check=True)
+    assert "_backprop_completion" in script.stdout
+    path = tmp_path / "complete.bash"
+    path.write_text(script.stdout, encoding="utf-8")
+    # The script calls `backprop` by name: put this environment's first on PATH.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "backprop").write_text(
+        f'#!/bin/sh\nexec {sys.executable} -m backprop "$@"\n', encoding="utf-8"
+    )
+    (bindir / "backprop").chmod(0o755)
+    shell = (
+        f". {path}\n"
+        "COMP_WORDS=(backprop ex); COMP_CWORD=1; _backprop_completion backprop\n"
+        'echo "${COMPREPLY[@]}"\n'
+        'COMP_WORDS=(backprop graph --format ""); COMP_CWORD=3; COMPREPLY=()\n'
+        '_backprop_completion backprop; echo "${COMPREPLY[@]}"\n'
+    )
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(
+        ["bash", "-c", shell], env=env, capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.splitlines() == ["explain", "text dot mermaid"]
+
+
+def test_a_command_without_json_writes_no_json_error() -> None:
+    done = run("graph", "x", "--json", expect=2)
+    assert done.stdout == ""
+    assert "No such option" in done.stderr
