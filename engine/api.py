@@ -11,7 +11,7 @@ from backprop.engine.errors import InputError
 from backprop.engine.gates import GATES, Gate
 from backprop.engine.graph import Graph
 from backprop.engine.passes import backward, depends_on_inputs, forward, live_nodes
-from backprop.parser import Span, name_list, parse
+from backprop.parser import Span, name_list, parse, shorten
 from backprop.parser.parse import cycle_collector_paused
 
 
@@ -91,7 +91,9 @@ def resolve_point(graph: Graph, at: Mapping[str, float]) -> dict[str, float]:
         )
     for name, value in at.items():
         if not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise InputError(f"the value of {name} must be a finite number, got {value!r}")
+            raise InputError(
+                f"the value of {shorten(name)} must be a finite number, got {shorten(repr(value))}"
+            )
     return {name: float(at[name]) for name in names}
 
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 
 from backprop.engine.errors import InputError
-from backprop.parser.errors import ParseError, Span, quote
+from backprop.parser.errors import ParseError, Span, quote, shorten
 from backprop.parser.lexer import NAME_RE, NUMBER_RE, describe_character, to_float
 
 # A line's end may be CRLF, and the first line may start with a byte-order mark.
@@ -53,16 +53,19 @@ def _number(name: str, text: str, where: str) -> float:
 def defaults(source: str) -> list[tuple[str, float]]:
     """The point a sample file carries in `# at: w0=2, x0=-1` comment lines."""
     pairs: list[tuple[str, float]] = []
+    seen: set[str] = set()
     for match in _AT_LINE.finditer(source):
         try:
             found = parse_at([match.group(1)], where="'# at:'")
         except InputError as err:  # point at the line in the program
             raise InputError(err.message, Span(match.start(), match.end())) from None
         for name, value in found:
-            if any(name == seen for seen, _ in pairs):
+            if name in seen:
                 raise InputError(
-                    f"{name} is given twice in the '# at:' lines", Span(match.start(), match.end())
+                    f"{shorten(name)} is given twice in the '# at:' lines",
+                    Span(match.start(), match.end()),
                 )
+            seen.add(name)
             pairs.append((name, value))
     return pairs
 
@@ -72,6 +75,6 @@ def merge(defaults: list[tuple[str, float]], given: list[tuple[str, float]]) -> 
     seen: set[str] = set()
     for name, _ in given:
         if name in seen:
-            raise InputError(f"{name} is given twice in --at")
+            raise InputError(f"{shorten(name)} is given twice in --at")
         seen.add(name)
     return {**dict(defaults), **dict(given)}

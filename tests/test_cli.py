@@ -482,6 +482,7 @@ def test_program_starting_with_a_minus_goes_after_double_dash() -> None:
     assert doc["gradients"] == {"x": -6.0}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "program",
     [
@@ -499,6 +500,7 @@ def test_a_50000_deep_program_runs_without_a_traceback(program: str) -> None:
     assert "\n  x  1.0\n" in done.stdout
 
 
+@pytest.mark.slow
 def test_a_large_graph_is_checked_within_a_budget_not_refused() -> None:
     program = "abs(" * 50_000 + "x" + ")" * 50_000
     done = run("eval", "--json", "--at", "x=2", "--", program)

@@ -392,6 +392,7 @@ def test_help_has_real_examples_in_the_user_s_words(command: list[str]) -> None:
             run(*args)  # exits 0
 
 
+@pytest.mark.slow
 def test_shell_completion_as_the_readme_documents_it(tmp_path: Path) -> None:
     env = {**os.environ, "_BACKPROP_COMPLETE": "bash_source"}
     script = subprocess.run([*BACKPROP], env=env, capture_output=True, text=True, check=True)
