@@ -125,7 +125,7 @@ def _interrupted(args: list[str], after: float) -> subprocess.CompletedProcess[b
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     time.sleep(after)
     child.send_signal(signal.SIGINT)
