@@ -20,6 +20,7 @@ from backprop.cli.main import (
     plain_output,
     precision_option,
     program_options,
+    write_whole,
 )
 from backprop.cli.numbers import number
 from backprop.parser import printable
@@ -33,7 +34,7 @@ Examples:
 
 \b
   backprop explain "(x+y)*z" --at x=-2,y=5,z=-4
-  backprop explain -f samples/perceptron.bp --precision 2     # the seed's numbers
+  backprop explain -f samples/perceptron.bp --precision 2     # two digits, as the tutorial has them
   backprop explain -f samples/fanout.bp --json
 """
 
@@ -398,7 +399,7 @@ def explain_command(
 
     Each gate of the backward pass says what it caches, its local derivative
     (as a formula and as a number), the gradient from above, and what it sends
-    to each input, as the seed's perceptron walk-through does by hand.
+    to each input, as a tutorial's perceptron walk-through does by hand.
     """
     from backprop.engine import evaluate
     from backprop.engine.explain import explain
@@ -406,7 +407,7 @@ def explain_command(
     source, point = load(program, path, at, source_box)
     doc = explain(evaluate(source, point, check=False, trace=True))
     if as_json:
-        click.echo(render_json(doc), nl=False)
+        write_whole(render_json(doc))
         return 0
     lines = explain_lines(doc, precision)
     if plain_output() or len(lines) > RICH_LINE_LIMIT:

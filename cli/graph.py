@@ -26,7 +26,7 @@ from backprop.cli.main import (
     program_options,
 )
 from backprop.cli.numbers import number
-from backprop.parser import BackpropError, printable
+from backprop.parser import BackpropError, printable, quote, shorten
 
 DEFAULT_PRECISION = 4  # as explain's
 LABEL_WIDTH = 40  # a node's sub-expression in a drawing
@@ -260,7 +260,8 @@ def check_text_size(drawing: Any) -> None:
             f"the graph is too large to read as a text tree ({len(drawing.nodes)} nodes, "
             f"{drawing.depth} levels deep; a text tree stops at {TEXT_MAX_ROWS} lines and "
             f"{TEXT_MAX_DEPTH} levels): use --format dot and lay it out with Graphviz, "
-            "or `backprop eval` for the table"
+            "or `backprop eval` for the table",
+            kind="limit",
         )
 
 
@@ -271,7 +272,7 @@ def picture_kind(path: str) -> str:
     """Graphviz's output format for a file name: svg or png."""
     kind = RENDER_FORMATS.get(os.path.splitext(path)[1].lower())
     if kind is None:
-        raise click.UsageError(f"-o needs a file name ending in .svg or .png, got {path!r}")
+        raise click.UsageError(f"-o needs a file name ending in .svg or .png, got {quote(path)}")
     return kind
 
 
@@ -282,7 +283,8 @@ def check_picture_size(drawing: Any) -> None:
         raise BackpropError(
             f"the graph has {count} nodes, too many for a useful picture (-o draws up "
             f"to {RENDER_MAX_NODES}): use --format dot and lay it out yourself, for example "
-            "with `sfdp -Tsvg`"
+            "with `sfdp -Tsvg`",
+            kind="limit",
         )
 
 
@@ -294,7 +296,8 @@ def render_file(dot_text: str, path: str) -> int:
         raise BackpropError(
             f"writing {path} needs Graphviz's `dot` program, which was not found on PATH: "
             "install Graphviz (apt-get install graphviz, brew install graphviz, or "
-            "https://graphviz.org/download/), or write DOT text with --format dot"
+            "https://graphviz.org/download/), or write DOT text with --format dot",
+            kind="io",
         )
     try:
         done = subprocess.run(
@@ -307,23 +310,27 @@ def render_file(dot_text: str, path: str) -> int:
     except subprocess.TimeoutExpired:
         raise BackpropError(
             f"Graphviz's dot did not finish within {DOT_SECONDS} seconds: use --format dot "
-            "and lay the graph out yourself"
+            "and lay the graph out yourself",
+            kind="io",
         ) from None
     except OSError as err:
         raise BackpropError(
-            f"cannot run Graphviz's dot ({program}): {err.strerror or err}"
+            f"cannot run Graphviz's dot ({program}): {err.strerror or err}", kind="io"
         ) from None
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise BackpropError(
             f"Graphviz's dot failed (exit {done.returncode})"
-            + (f": {message[0]}" if message else "")
+            + (f": {shorten(message[0], 200)}" if message else ""),
+            kind="io",
         )
     try:
         with open(path, "wb") as handle:
             handle.write(done.stdout)
     except OSError as err:
-        raise BackpropError(f"cannot write {path}: {err.strerror or err}") from None
+        raise BackpropError(
+            f"cannot write {shorten(path, tail=True)}: {err.strerror or err}", kind="io"
+        ) from None
     return len(done.stdout)
 
 

@@ -2,7 +2,8 @@
 
 No mathematics here (a test checks that this package imports neither math
 nor sympy). Exit status: 0 success, 1 the cross-check disagrees, 2 bad
-input of any kind, 3 an internal error (a bug).
+input of any kind, 3 an internal error (a bug), 130 interrupted (Ctrl-C).
+With --json an error also writes `{"error": {...}}` on stdout.
 """
 
 from __future__ import annotations
@@ -10,15 +11,19 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 from backprop import __version__
-from backprop.parser import BackpropError
+from backprop.parser import BackpropError, shorten
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_BUG = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+JSON_FLAG = "backprop.json"  # ctx.meta key: --json was among the command's arguments
 
 EVAL_EXAMPLES = """
 Examples:
@@ -33,26 +38,32 @@ Examples:
 \b
 Exit status: 0 success, 1 the SymPy cross-check disagrees, 2 bad input
 (syntax, unknown name, missing value, domain error such as log(-1)),
-3 internal error.
+3 internal error, 130 interrupted. With --json, an error also writes
+{"error": {"kind": ..., "message": ..., "span": ...}} on stdout.
 """
-
-
-class _Failed(Exception):
-    def __init__(self, code: int) -> None:
-        self.code = code
 
 
 class ProgramCommand(click.Command):
     """A command taking a PROGRAM: a program that starts with '-' gets a hint about '--'."""
 
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        # --traceback is for bug reports: list it last, before --help.
+        params = super().get_params(ctx)
+        return sorted(params, key=lambda p: 2 if "--help" in p.opts else p.name == "traceback")
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Known before click parses anything, so that a usage error can be JSON too.
+        options = args[: args.index("--")] if "--" in args else args
+        speaks_json = any(param.name == "as_json" for param in self.params)
+        ctx.meta[JSON_FLAG] = speaks_json and "--json" in options
         try:
             return super().parse_args(ctx, args)
         except click.NoSuchOption as err:
             if err.option_name[1:2] != "-":  # "-x**2", not a mistyped "--option"
                 err.message = (
-                    f"no such option {err.option_name!r}; a program that starts with '-' "
-                    f"goes after '--', as in: backprop {ctx.info_name} --at x=1 -- \"-x**2\""
+                    f"no such option {shorten(err.option_name, 40)!r}; a program that starts "
+                    f"with '-' goes after '--', as in: backprop {ctx.info_name} --at x=1 -- "
+                    '"-x**2"'
                 )
             raise
 
@@ -84,7 +95,7 @@ def read_program(program: str | None, path: str | None) -> str:
     if program is None and path is None:
         raise click.UsageError("give a PROGRAM, -f FILE, or - to read the program from stdin")
     if program is not None and program != "-":
-        return program
+        return _decoded_argument(program)
     if program == "-" or path == "-":
         data = sys.stdin.buffer.read()
         where = "standard input"
@@ -95,13 +106,32 @@ def read_program(program: str | None, path: str | None) -> str:
             with open(path, "rb") as handle:
                 data = handle.read()
         except OSError as err:
-            raise BackpropError(f"cannot read {path}: {err.strerror or err}") from None
+            raise BackpropError(
+                f"cannot read {shorten(path, tail=True)}: {err.strerror or err}", kind="io"
+            ) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise BackpropError(
-            f"{where} is not UTF-8 text ({err.reason} at byte {err.start})"
+            f"{shorten(where, tail=True)} is not UTF-8 text ({err.reason} at byte {err.start})"
         ) from None
+
+
+def _decoded_argument(program: str) -> str:
+    """The program argument, refused if it held bytes that are not UTF-8.
+
+    Python decodes argv with surrogateescape: a stray byte (0xff in a comment)
+    becomes a lone surrogate, which would reach stdout as invalid UTF-8.
+    """
+    try:
+        program.encode("utf-8")
+    except UnicodeEncodeError as err:
+        byte = program[err.start].encode("utf-8", "surrogateescape")
+        raise BackpropError(
+            f"the program argument is not UTF-8 text (byte 0x{byte.hex()} at character "
+            f"{err.start + 1}); write it in UTF-8"
+        ) from None
+    return program
 
 
 def program_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -125,7 +155,11 @@ def program_options(func: Callable[..., Any]) -> Callable[..., Any]:
         callback=_no_color,
         help="Plain text, as with the NO_COLOR variable set: no colour, no box characters.",
     )(func)
-    func = click.option("--traceback", is_flag=True, hidden=True)(func)
+    func = click.option(
+        "--traceback",
+        is_flag=True,
+        help="On an internal error (exit 3), show Python's traceback (for a bug report).",
+    )(func)
     return func
 
 
@@ -148,11 +182,13 @@ def precision_option(default: int | None, help: str) -> Callable[[Any], Any]:
 
 
 def handle_errors(func: Callable[..., int]) -> Callable[..., None]:
-    """Map the error family to exit 2 with one message, a bug to exit 3."""
+    """Map the error family to exit 2 with one message, a bug to exit 3; with --json,
+    the error is also a JSON document on stdout."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> None:
         traceback = kwargs.get("traceback", False)
+        as_json = kwargs.get("as_json", False)
         source: list[str | None] = [None]
         kwargs["source_box"] = source
         try:
@@ -160,6 +196,8 @@ def handle_errors(func: Callable[..., int]) -> Callable[..., None]:
         except BackpropError as err:
             from backprop.cli.render import render_error
 
+            if as_json:
+                write_error_json(err.kind, err.message, err.span)
             click.echo(render_error(source[0], err), err=True, nl=False)
             code = EXIT_BAD_INPUT
         except (click.ClickException, click.exceptions.Exit, click.Abort):
@@ -170,15 +208,52 @@ def handle_errors(func: Callable[..., int]) -> Callable[..., None]:
         except Exception as err:
             if traceback:
                 raise
-            click.echo(
-                f"backprop: internal error ({type(err).__name__}: {err}); this is a bug, "
-                "please report it with the command you ran (--traceback shows the details)",
-                err=True,
+            message = (
+                f"internal error ({type(err).__name__}: {shorten(str(err), 200)}); this is a "
+                "bug, please report it with the command you ran (--traceback shows the details)"
             )
+            if as_json:
+                write_error_json("internal", message, None)
+            click.echo(f"backprop: {message}", err=True)
             code = EXIT_BUG
         sys.exit(code)
 
     return wrapper
+
+
+def write_error_json(kind: str, message: str, span: Any) -> None:
+    """The error as one JSON document on stdout (schema/error.schema.json)."""
+    from backprop.cli.render import render_error_json
+
+    write_whole(render_error_json(kind, message, span))
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C until the block is done: it then arrives as usual."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: nothing to hold with
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def write_whole(text: str) -> None:
+    """Write `text` to stdout in full, as strict UTF-8: an interrupt while writing
+    waits until the last byte is out, so a script never reads half a document."""
+    data = text.encode("utf-8")  # strict: a lone surrogate is a bug, not output
+    stream = getattr(sys.stdout, "buffer", None)
+    sys.stdout.flush()
+    with _interrupts_held():
+        if stream is None:  # a text-only stdout (an embedding program's)
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            stream.write(data)
+            stream.flush()
 
 
 def _silence_stdout() -> None:
@@ -219,6 +294,23 @@ class _Commands(click.Group):
             importlib.import_module(self.elsewhere[cmd_name])  # it registers itself on `cli`
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a usage error is also JSON with --json, and Ctrl-C exits 130.
+
+        Click would turn Ctrl-C into "Aborted!" and exit 1, the code for "the
+        check disagrees"; catching it here, inside click's main, prevents that.
+        """
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as err:
+            err.message = shorten(err.message, 300)  # click quotes arguments in full
+            if ctx.meta.get(JSON_FLAG):  # meta is shared with the command's context
+                write_error_json("usage", err.format_message(), None)
+            raise
+        except KeyboardInterrupt:
+            click.echo("backprop: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, package_name="backprop-cli", prog_name="backprop")
@@ -227,8 +319,11 @@ def cli() -> None:
     and cross-checked against SymPy's symbolic derivatives.
 
     \b
-      backprop eval "(x+y)*z" --at x=-2,y=5,z=-4
-      backprop eval -f samples/perceptron.bp --json
+    Examples:
+      backprop eval "(x+y)*z" --at x=-2,y=5,z=-4        # the table of values and gradients
+      backprop explain -f samples/perceptron.bp         # the passes in words, gate by gate
+      backprop graph "x*x + x"                          # the graph as a tree
+      backprop eval -f samples/perceptron.bp --json     # one JSON document, for scripts
 
     Run 'backprop COMMAND --help' for a command's options and examples.
     """
@@ -278,7 +373,7 @@ def eval_command(
     from backprop.cli import render
 
     if as_json:
-        click.echo(render.render_json(result), nl=False)
+        write_whole(render.render_json(result))
     elif plain_output() or len(result.nodes) > render.RICH_ROW_LIMIT:
         click.echo(render.render_plain(result, precision), nl=False)
     else:

@@ -14,7 +14,7 @@ from typing import Any
 
 from backprop.cli.numbers import number
 from backprop.engine import NodeResult, Result
-from backprop.parser import BackpropError, printable
+from backprop.parser import BackpropError, Span, printable
 
 HEADERS = ("id", "gate", "expression", "inputs", "value", "grad", "sympy", "check")
 NUMERIC = {"id", "value", "grad", "sympy"}
@@ -332,6 +332,22 @@ def render_json(result: Result) -> str:
     return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
+def render_error_json(kind: str, message: str, span: Span | None) -> str:
+    """`{"error": {"kind": ..., "message": ..., "span": ...}}` (schema/error.schema.json)."""
+    error = {
+        "kind": kind,
+        "message": printable(message, keep="\n"),
+        "span": None if span is None else [span.start, span.end],
+    }
+    return json.dumps({"error": error}, ensure_ascii=False) + "\n"
+
+
+def _visible(char: str) -> str:
+    # An invisible or control character in the echoed line is shown by its code
+    # point (the message names it), so the caret can stand under it.
+    return char if char.isprintable() or char == "\t" else f"<U+{ord(char):04X}>"
+
+
 def render_error(source: str | None, err: BackpropError, window: int = 60) -> str:
     """`error: message`, then the offending line with a caret under the span."""
     lines = [f"error: {printable(err.message, keep=chr(10))}"]
@@ -346,20 +362,24 @@ def render_error(source: str | None, err: BackpropError, window: int = 60) -> st
     text = source[line_start:line_end].rstrip("\r")
     col = start - line_start
     width = max(1, min(span.end, line_start + len(text)) - start)
+    width = min(width, 2 * window)  # a wide span: the caret marks its first part
     # Long lines: show a window around the column.
     left = max(0, col - window)
-    right = min(len(text), col + max(width, 1) + window)
-    shown = ("…" if left else "") + text[left:right] + ("…" if right < len(text) else "")
-    offset = col - left + (1 if left else 0)
-    pad = "".join(c if c == "\t" else " " for c in shown[:offset])
-    caret = "^" * max(1, min(width, len(shown) - offset))
+    right = min(len(text), col + width + window)
+    before = "".join(map(_visible, text[left:col]))
+    under = "".join(map(_visible, text[col : col + width]))
+    after = "".join(map(_visible, text[col + width : right]))
+    shown = ("…" if left else "") + before + under + after + ("…" if right < len(text) else "")
+    pad = ("…" if left else "") + before
+    pad = "".join(c if c == "\t" else " " for c in pad)
+    caret = "^" * max(1, len(under))
     prefix = "  "
     if source.count("\n", 0, len(source.rstrip("\n"))) > 0:
         line_no = source.count("\n", 0, start) + 1
         prefix = f"  line {line_no} | "
-        lines.append(prefix + printable(shown, keep="\t"))
+        lines.append(prefix + shown)
         lines.append(" " * (len(prefix) - 2) + "| " + pad + caret)
     else:
-        lines.append(prefix + printable(shown, keep="\t"))
+        lines.append(prefix + shown)
         lines.append(prefix + pad + caret)
     return "\n".join(lines) + "\n"

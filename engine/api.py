@@ -6,15 +6,13 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from backprop.engine.build import build_graph
+from backprop.engine.build import CONSTANT_VALUES, build_graph
 from backprop.engine.errors import InputError
 from backprop.engine.gates import GATES, Gate
 from backprop.engine.graph import Graph
 from backprop.engine.passes import Visit, backward, depends_on_inputs, forward, live_nodes
-from backprop.parser import Span, parse
+from backprop.parser import Span, name_list, parse, shorten
 from backprop.parser.parse import cycle_collector_paused
-
-LISTED_INPUTS = 10
 
 
 @dataclass(frozen=True)
@@ -70,29 +68,35 @@ def list_inputs(names: list[str]) -> str:
     """The first ten input names and how many more."""
     if not names:
         return "the program has no inputs"
-    shown = ", ".join(names[:LISTED_INPUTS])
-    more = len(names) - LISTED_INPUTS
-    return f"inputs are: {shown}" + (f" (and {more} more)" if more > 0 else "")
+    return f"inputs are: {name_list(names)}"
 
 
 def resolve_point(graph: Graph, at: Mapping[str, float]) -> dict[str, float]:
     """`at` restricted to the graph's inputs; a missing or unknown name is an InputError."""
     names = list(graph.inputs)
     unknown = [name for name in at if name not in graph.inputs]
+    constants = [name for name in unknown if name in CONSTANT_VALUES]
+    if constants:
+        name = constants[0]
+        raise InputError(
+            f"{name} is the constant {CONSTANT_VALUES[name]!r}, not an input, so --at cannot "
+            f"set it; to give {name} another value, assign it in the program ({name} = 2; ...), "
+            "or call the input by another name"
+        )
     if unknown:
-        which = ", ".join(unknown)
         verb = "is not an input" if len(unknown) == 1 else "are not inputs"
-        raise InputError(f"{which} {verb}; {list_inputs(names)}")
+        raise InputError(f"{name_list(unknown)} {verb}; {list_inputs(names)}")
     missing = [name for name in names if name not in at]
     if missing:
         raise InputError(
-            f"missing a value for {', '.join(missing[:LISTED_INPUTS])}"
-            f"{' and more' if len(missing) > LISTED_INPUTS else ''} "
+            f"missing a value for {name_list(missing)} "
             f"(give it with --at NAME=VALUE); {list_inputs(names)}"
         )
     for name, value in at.items():
         if not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise InputError(f"the value of {name} must be a finite number, got {value!r}")
+            raise InputError(
+                f"the value of {shorten(name)} must be a finite number, got {shorten(repr(value))}"
+            )
     return {name: float(at[name]) for name in names}
 
 

@@ -85,6 +85,7 @@ def build_graph(program: Program) -> Graph:
                 f"the program is too large: over {MAX_NODES:,} nodes "
                 "(inputs, constants, operators and calls)",
                 order[-1].span,
+                kind="limit",
             )
         if target is not None:
             env[target] = output

@@ -10,6 +10,10 @@ class InputError(BackpropError):
 class DomainError(BackpropError):
     """A gate's input is outside its domain at this point (log(-1), 1/0, ...)."""
 
+    kind = "domain"
+
 
 class NumericError(BackpropError):
     """A forward value overflowed to infinity."""
+
+    kind = "numeric"

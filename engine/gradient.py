@@ -12,7 +12,7 @@ from backprop.engine.derive import Derived, reverse
 from backprop.engine.errors import InputError
 from backprop.engine.graph import Graph
 from backprop.engine.printing import to_bp, to_latex, to_python
-from backprop.parser import parse
+from backprop.parser import name_list, parse
 from backprop.parser.parse import cycle_collector_paused
 
 FORMATS = ("bp", "latex", "python", "sympy")
@@ -39,7 +39,7 @@ def _wanted(graph: Graph, wrt: Sequence[str] | None) -> list[str]:
     unknown = [n for n in wrt if n not in graph.inputs]
     if unknown:
         verb = "is not an input" if len(unknown) == 1 else "are not inputs"
-        raise InputError(f"{', '.join(unknown[:10])} {verb}; {list_inputs(names)}")
+        raise InputError(f"{name_list(unknown)} {verb}; {list_inputs(names)}")
     return list(dict.fromkeys(wrt))
 
 

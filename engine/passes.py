@@ -88,7 +88,8 @@ def _domain_error(
         message = f"pow needs {gate.domain}, got {_fmt(args[0])} ** {_fmt(args[1])}"
     else:
         message = f"{node.op} needs {gate.domain or 'a valid argument'}, got {shown}"
-    return DomainError(message, node.span)
+    # An overflow is numeric, like the silent one NumericError reports.
+    return DomainError(message, node.span, "numeric" if isinstance(err, OverflowError) else None)
 
 
 def depends_on_inputs(graph: Graph) -> list[bool]:

@@ -6,11 +6,12 @@ import re
 from collections.abc import Iterable
 
 from backprop.engine.errors import InputError
-from backprop.parser.errors import ParseError, Span
-from backprop.parser.lexer import NAME_RE, NUMBER_RE, to_float
+from backprop.parser.errors import ParseError, Span, quote, shorten
+from backprop.parser.lexer import NAME_RE, NUMBER_RE, describe_character, to_float
 
 # A line's end may be CRLF, and the first line may start with a byte-order mark.
-_AT_LINE = re.compile(r"^\ufeff?[ \t]*#[ \t]*at:([^\r\n]*)", re.MULTILINE)
+# `# At:` and `# AT:` are read too: a point silently ignored is worse than either.
+_AT_LINE = re.compile(r"^\ufeff?[ \t]*#[ \t]*at:([^\r\n]*)", re.MULTILINE | re.IGNORECASE)
 
 
 def parse_at(items: Iterable[str], where: str = "--at") -> list[tuple[str, float]]:
@@ -26,9 +27,9 @@ def parse_at(items: Iterable[str], where: str = "--at") -> list[tuple[str, float
             if not part.strip(" \t") and len(item.split(",")) > 1:
                 continue  # tolerate a trailing comma: "x=1,"
             if not eq or not name:
-                raise InputError(f"{where} expects NAME=VALUE, got {part.strip()!r}")
+                raise InputError(f"{where} expects NAME=VALUE, got {quote(part.strip())}")
             if not NAME_RE.fullmatch(name):
-                raise InputError(f"{where} name {name!r} is not a valid name")
+                raise InputError(f"{where} name {quote(name)} is not a valid name")
             pairs.append((name, _number(name, value, where)))
     return pairs
 
@@ -36,9 +37,11 @@ def parse_at(items: Iterable[str], where: str = "--at") -> list[tuple[str, float
 def _number(name: str, text: str, where: str) -> float:
     digits = text[1:] if text[:1] in "+-" else text
     if not NUMBER_RE.fullmatch(digits):
+        odd = next((c for c in text if not c.isascii()), None)  # as the lexer names it
+        hint = f": it contains {describe_character(odd)}" if odd else ""
         raise InputError(
             f"{where} value for {name} must be a decimal number such as 2, -0.5 or 1e-3, "
-            f"got {text!r}"
+            f"got {quote(text)}{hint}"
         )
     try:
         value = to_float(digits, None)  # type: ignore[arg-type]
@@ -50,16 +53,19 @@ def _number(name: str, text: str, where: str) -> float:
 def defaults(source: str) -> list[tuple[str, float]]:
     """The point a sample file carries in `# at: w0=2, x0=-1` comment lines."""
     pairs: list[tuple[str, float]] = []
+    seen: set[str] = set()
     for match in _AT_LINE.finditer(source):
         try:
             found = parse_at([match.group(1)], where="'# at:'")
         except InputError as err:  # point at the line in the program
             raise InputError(err.message, Span(match.start(), match.end())) from None
         for name, value in found:
-            if any(name == seen for seen, _ in pairs):
+            if name in seen:
                 raise InputError(
-                    f"{name} is given twice in the '# at:' lines", Span(match.start(), match.end())
+                    f"{shorten(name)} is given twice in the '# at:' lines",
+                    Span(match.start(), match.end()),
                 )
+            seen.add(name)
             pairs.append((name, value))
     return pairs
 
@@ -69,6 +75,6 @@ def merge(defaults: list[tuple[str, float]], given: list[tuple[str, float]]) -> 
     seen: set[str] = set()
     for name, _ in given:
         if name in seen:
-            raise InputError(f"{name} is given twice in --at")
+            raise InputError(f"{shorten(name)} is given twice in --at")
         seen.add(name)
     return {**dict(defaults), **dict(given)}

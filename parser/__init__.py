@@ -1,6 +1,14 @@
 """Text to syntax tree: the language of backprop (see SPEC.md, "The language")."""
 
-from backprop.parser.errors import BackpropError, ParseError, Span, printable
+from backprop.parser.errors import (
+    BackpropError,
+    ParseError,
+    Span,
+    name_list,
+    printable,
+    quote,
+    shorten,
+)
 from backprop.parser.lang import CONSTANTS, FUNCTIONS, MAX_DEPTH, MAX_SOURCE
 from backprop.parser.lexer import Token, tokenize
 from backprop.parser.parse import parse
@@ -34,7 +42,10 @@ __all__ = [
     "Token",
     "Unary",
     "parse",
+    "name_list",
     "printable",
+    "quote",
+    "shorten",
     "to_sexpr",
     "tokenize",
 ]

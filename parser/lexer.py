@@ -6,7 +6,7 @@ import re
 import unicodedata
 from typing import NamedTuple
 
-from backprop.parser.errors import ParseError, Span
+from backprop.parser.errors import ParseError, Span, shorten
 from backprop.parser.lang import MAX_NUMBER, MAX_SOURCE
 
 NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
@@ -48,14 +48,22 @@ class Token(NamedTuple):
 def to_float(text: str, span: Span) -> float:
     """The value of a NUMBER literal; a literal that overflows is an error."""
     if len(text) > MAX_NUMBER:
-        raise ParseError(f"number is too long (over {MAX_NUMBER} characters)", span)
+        raise ParseError(
+            f"number is too long (over {MAX_NUMBER} characters)",
+            span,
+            kind="limit",
+        )
     value = float(text)
     if value == float("inf"):
-        raise ParseError(f"number {text} is too large: it overflows to infinity", span)
+        raise ParseError(
+            f"number {shorten(text)} is too large: it overflows to infinity", span, kind="numeric"
+        )
     return value
 
 
-def _bad_character(char: str, span: Span) -> ParseError:
+def describe_character(char: str) -> str:
+    """How a message names a character the language does not have, with the ASCII one
+    it looks like: `'−' (U+2212 MINUS SIGN); use '-' instead`."""
     code = f"U+{ord(char):04X}"
     name = unicodedata.name(char, "")
     shown = repr(char) if char.isprintable() else code
@@ -65,7 +73,11 @@ def _bad_character(char: str, span: Span) -> ParseError:
     advice = f"; use {hint!r} instead" if hint and len(hint) == 1 else ""
     if hint == "a space":
         advice = "; use a plain space"
-    return ParseError(f"unexpected character {what}{advice}", span)
+    return what + advice
+
+
+def _bad_character(char: str, span: Span) -> ParseError:
+    return ParseError(f"unexpected character {describe_character(char)}", span)
 
 
 def _glued(number: str, word: str, span: Span) -> ParseError:
@@ -73,9 +85,10 @@ def _glued(number: str, word: str, span: Span) -> ParseError:
         return ParseError("only decimal numbers are supported (no 0x, 0b or 0o)", span)
     if word[0] == "_":
         plain = (number + word).replace("_", "")
-        return ParseError(f"digit separators are not supported: write {plain}", span)
+        return ParseError(f"digit separators are not supported: write {shorten(plain)}", span)
     return ParseError(
-        f"a number cannot run into a name: multiplication is written {number}*{word}",
+        f"a number cannot run into a name: multiplication is written "
+        f"{shorten(number, 40)}*{shorten(word, 40)}",
         span,
     )
 
@@ -83,7 +96,10 @@ def _glued(number: str, word: str, span: Span) -> ParseError:
 def tokenize(source: str) -> list[Token]:
     """Tokens of `source`, ending with an 'end' token; offsets index `source`."""
     if len(source) > MAX_SOURCE:
-        raise ParseError(f"program is too long (over {MAX_SOURCE:,} characters)")
+        raise ParseError(
+            f"program is too long (over {MAX_SOURCE:,} characters)",
+            kind="limit",
+        )
     tokens: list[Token] = []
     start = 1 if source.startswith("\ufeff") else 0
     append = tokens.append

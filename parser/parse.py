@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from backprop.parser.errors import ParseError, Span
+from backprop.parser.errors import ParseError, Span, quote, shorten
 from backprop.parser.lang import ALIASES, FUNCTIONS, MAX_DEPTH, MAX_STATEMENTS, closest_function
 from backprop.parser.lexer import Token, to_float, tokenize
 from backprop.parser.tree import Assign, Binary, Call, Expr, Name, Num, Program, Unary
@@ -58,9 +58,9 @@ def describe(token: Token) -> str:
     if token.kind == "newline":
         return "end of line" if token.text == "\n" else "';'"
     if token.kind == "number":
-        return f"number {token.text}"
+        return f"number {shorten(token.text)}"
     if token.kind == "name":
-        return f"name {token.text!r}"
+        return f"name {quote(token.text)}"
     return repr(token.text)
 
 
@@ -87,7 +87,9 @@ class _Parser:
                 break
             if len(statements) == MAX_STATEMENTS:
                 raise ParseError(
-                    f"too many statements (the limit is {MAX_STATEMENTS:,})", self.peek().span
+                    f"too many statements (the limit is {MAX_STATEMENTS:,})",
+                    self.peek().span,
+                    kind="limit",
                 )
             statements.append(self.statement())
             token = self.peek()
@@ -108,7 +110,9 @@ class _Parser:
         first, second = self.peek(), self.peek(1)
         if first.kind == "name" and second.kind == "op" and second.text == "=":
             if first.text in FUNCTIONS:
-                raise ParseError(f"cannot assign to {first.text}: it is a function", first.span)
+                raise ParseError(
+                    f"cannot assign to {first.text}: it is a function", first.span, kind="name"
+                )
             self.pos += 2
             value = self.expression()
             return Assign(first.text, first.span, value, Span(first.span.start, value.span.end))
@@ -153,7 +157,9 @@ class _Parser:
         """Read one token in operand position; True while an operand is still wanted."""
         if len(frames) > MAX_DEPTH:
             raise ParseError(
-                f"expression is nested too deeply (the limit is {MAX_DEPTH:,} levels)", token.span
+                f"expression is nested too deeply (the limit is {MAX_DEPTH:,} levels)",
+                token.span,
+                kind="limit",
             )
         self.pos += 1
         if token.kind == "number":
@@ -164,9 +170,11 @@ class _Parser:
             after = self.peek()
             is_call = after.kind == "op" and after.text == "("
             if is_call and token.text not in FUNCTIONS:
-                near = closest_function(token.text)
+                near = closest_function(token.text) if len(token.text) <= 40 else None
                 hint = f"; did you mean {near}?" if near else ""
-                raise ParseError(f"unknown function {token.text!r}{hint}", token.span)
+                raise ParseError(
+                    f"unknown function {quote(token.text)}{hint}", token.span, kind="name"
+                )
             if is_call:
                 self.pos += 1
                 self.open += 1
@@ -176,7 +184,9 @@ class _Parser:
                 return True
             if token.text in FUNCTIONS:
                 raise ParseError(
-                    f"{token.text} is a function: call it as {token.text}(...)", token.span
+                    f"{token.text} is a function: call it as {token.text}(...)",
+                    token.span,
+                    kind="name",
                 )
             operands.append((Name(token.text, token.span), token.span.start, token.span.end))
             return False

@@ -181,6 +181,7 @@ def test_a_chain_of_60_tanh_steps_finishes_checked_gate_by_gate() -> None:
             assert "time" in node.reason or "recursion" in node.reason
 
 
+@pytest.mark.slow
 def test_sympy_recursion_error_falls_back_to_the_local_check() -> None:
     # SymPy's diff recurses about once per tanh. With 150 levels of stack
     # left, the long chains' derivatives run out: those nodes are checked

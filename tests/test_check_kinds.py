@@ -45,6 +45,7 @@ def carriers(result: object) -> list:
 # --- the cases SymPy cannot do in time: exit 0, every gradient still checked ------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("steps", [40, 60])
 def test_a_tanh_chain_exits_0_within_the_budget(steps: int) -> None:
     at = ["--at", "x=0.5,a=0.9,b=0.1"]
@@ -69,6 +70,7 @@ def test_a_sum_of_1000_products_exits_0_checked_gate_by_gate() -> None:
     assert doc["gradients"]["w10"] == point["x10"]
 
 
+@pytest.mark.slow
 def test_the_table_marks_nodes_checked_gate_by_gate() -> None:
     done = run("eval", "--at", "x=0.5,a=0.9,b=0.1", "--", tanh_steps(60))
     assert "ok (local)" in done.stdout

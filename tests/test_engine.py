@@ -376,6 +376,7 @@ def test_tanh_chain_builder_matches_the_parser() -> None:
     assert parsed.inputs == direct.inputs
 
 
+@pytest.mark.slow
 def test_a_million_node_graph() -> None:
     steps = 333_334
     graph = tanh_chain(steps)

@@ -334,6 +334,7 @@ def test_a_statement_that_misses_the_output_has_no_step() -> None:
     assert any("does not affect the output" in note for _, _, note in doc.notes)
 
 
+@pytest.mark.slow
 def test_deep_chain_explains_without_recursion() -> None:
     depth = 50_000
     doc = walk("tanh(" * depth + "x" + ")" * depth, {"x": 0.5})

@@ -285,6 +285,7 @@ def deep_drawing() -> draw.Drawing:
     return drawing_of("tanh(" * DEEP + "x" + ")" * DEEP, {"x": 0.5})
 
 
+@pytest.mark.slow
 def test_deep_chain_draws_as_dot_and_mermaid(deep_drawing: draw.Drawing) -> None:
     assert deep_drawing.depth == DEEP
     dot = render_dot(deep_drawing)
@@ -295,6 +296,7 @@ def test_deep_chain_draws_as_dot_and_mermaid(deep_drawing: draw.Drawing) -> None
     assert len(nodes) == DEEP + 1 and len(edges) == DEEP
 
 
+@pytest.mark.slow
 def test_deep_chain_through_the_command() -> None:
     program = "tanh(" * DEEP + "x" + ")" * DEEP
     done = run("graph", "-", "--at", "x=0.5", "--format", "dot", stdin=program)

@@ -81,6 +81,7 @@ def test_one_character_more_is_refused() -> None:
 # --- nesting depth ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "source",
     [
@@ -97,6 +98,7 @@ def test_nesting_at_the_limit_evaluates_and_renders(source: str) -> None:
     render_json(result)
 
 
+@pytest.mark.slow
 def test_nesting_one_level_deeper_exits_2() -> None:
     source = "1^" * (MAX_DEPTH + 1) + "x"
     assert_clean_refusal(["eval", "-", "--at", "x=1"], source, "100,000 levels")

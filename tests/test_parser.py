@@ -292,6 +292,7 @@ def test_deep_parentheses() -> None:
     assert backward(graph, values)[graph.inputs["x"]] == 1.0
 
 
+@pytest.mark.slow
 def test_deep_unary_minus() -> None:
     source = "-" * DEEP + "x"
     program = parse(source)
@@ -306,6 +307,7 @@ def test_deep_unary_minus() -> None:
     assert grads[graph.inputs["x"]] == 1.0
 
 
+@pytest.mark.slow
 def test_deep_odd_unary_minus() -> None:
     source = "-" * (DEEP + 1) + "x"
     graph = build_graph(parse(source))
@@ -314,6 +316,7 @@ def test_deep_odd_unary_minus() -> None:
     assert backward(graph, values)[graph.inputs["x"]] == -1.0
 
 
+@pytest.mark.slow
 def test_deep_power_tower() -> None:
     # x^x^...^x (right-associative). For 1 < x < e^(1/e) the tower converges
     # to y = x^y, and differentiating y = x^y by hand gives
@@ -337,6 +340,7 @@ def test_deep_power_tower() -> None:
     assert math.isclose(grads[graph.inputs["x"]], slope, rel_tol=1e-9)
 
 
+@pytest.mark.slow
 def test_deep_nested_calls() -> None:
     source = "sin(" * DEEP + "x" + ")" * DEEP
     program = parse(source)
