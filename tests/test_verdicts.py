@@ -20,7 +20,12 @@ import pytest
 import sympy
 from backprop.cli.main import check_exit_code
 from backprop.engine import evaluate
-from backprop.engine.check import EXPRESSION_LIMIT, NodeCheck, _summarise
+from backprop.engine.check import (
+    EXPRESSION_LIMIT,
+    LOCAL_NODES_PER_SECOND,
+    NodeCheck,
+    _summarise,
+)
 from backprop.engine.point import parse_at
 from backprop.parser import ParseError, parse
 from clirun import run
@@ -213,3 +218,14 @@ def test_a_generated_program_checks_every_input_and_twice_the_same() -> None:
     assert all(n.verdict not in (None, "not checked") for n in inputs)
     assert [n.verdict for n in first.nodes] == [n.verdict for n in second.nodes]
     assert first.check == second.check
+
+
+def test_a_graph_over_the_work_budget_is_not_checked_at_all_whatever_the_machine() -> None:
+    # 0.01 s buys LOCAL_NODES_PER_SECOND / 100 nodes of the gate-by-gate check:
+    # a larger graph is left alone, rather than checked near its output only.
+    names = [f"x{i}" for i in range(LOCAL_NODES_PER_SECOND // 100 + 10)]
+    result = evaluate(" + ".join(names), dict.fromkeys(names, 1.0), check_seconds=0.01)
+    assert result.check.status == "not checked"
+    assert {n.verdict for n in result.nodes if n.grad is not None} == {"not checked"}
+    assert check_exit_code(result.check.status) == 0
+    assert check_exit_code(result.check.status, strict=True) == 1
