@@ -15,13 +15,16 @@ local    Linear in the graph: each gate's value and local derivatives are
          It checks every gate rule and the backward pass, at the values the
          forward pass computed.
 
-Every node first gets the local check, then, on graphs small enough, the
-adjoint check, inputs first, inside the time budget; a node keeps the best
-check it got. Where the adjoint check disagrees but the local one agrees, the
-difference is float rounding in the forward values (an ill-conditioned
-program): verdict "n/a", with SymPy's exact number in the reason. What the
-budget does not reach is "not checked" with the reason; never a crash and
-never a mismatch.
+Every node first gets the local check (the whole graph, or none of it when
+the graph is over LOCAL_NODES_PER_SECOND times the budget: the sweep reaches
+the inputs last), then, on graphs small enough, the adjoint check, inputs
+first, in the CPU time left; a node keeps the best check it got. Where the
+adjoint check disagrees but the local one agrees, the engine did what float64
+does and the number is still wrong (float rounding in the forward values, as
+in (1 - cos x)/x**2 near 0): verdict "inaccurate", with SymPy's exact number
+and the relative error in the reason. So is an infinite gradient whose exact
+value is finite (an overflow). What the budget does not reach is "not
+checked" with the reason; never a crash and never a mismatch.
 """
 
 from __future__ import annotations
