@@ -515,26 +515,27 @@ def _close(ctx: Any, ours: float, theirs: Any) -> bool:
 
 
 def _local_verdict(ctx: Any, ours: float, ref: Any, bound: float, culprit: str) -> NodeCheck:
-    theirs = math.nan if isinstance(ref, ctx.mpc) else float(ref)
+    if isinstance(ref, ctx.mpc):
+        ref = ctx.nan  # SymPy's chain rule went complex: no number to compare with
+    theirs = float(ref)
     if math.isfinite(theirs) and math.isfinite(ours):
         # In floats: SymPy's gradient rounded to one is off by 1e-16, far below REL_TOL.
-        diff = abs(ours - theirs)
-        if diff <= REL_TOL * abs(theirs) + ABS_TOL:
+        if abs(ours - theirs) <= REL_TOL * abs(theirs) + ABS_TOL:
             return NodeCheck(theirs, "ok", "", "local")
-    elif isinstance(ref, ctx.mpc) or not ctx.isfinite(ref):
+    elif math.isinf(ours) and ctx.isfinite(ref) and ref and (ref < 0) == (ours < 0):
+        # SymPy's number is finite (in 113 bits nothing overflows) and ours went to
+        # the infinity of its sign on the way: what float64 does, not the gradient.
+        if culprit:
+            return NodeCheck(None, "mismatch", culprit, "local")
+        shown = theirs if math.isfinite(theirs) else None
+        reason = f"the gradient overflows float64: gate by gate, SymPy gives {_show(ctx, ref)}"
+        return NodeCheck(shown, "inaccurate", reason, "local", math.inf)
+    elif not ctx.isfinite(ref) or not math.isfinite(ours):
         verdict = compare(ours, theirs)
         reason = f"the gradient is {ours}; SymPy gives {theirs}" if verdict == "n/a" else ""
         if verdict == "mismatch":
             reason = culprit or f"SymPy's chain rule at the computed values gives {theirs}"
         return NodeCheck(theirs if math.isfinite(theirs) else None, verdict, reason, "local")
-    elif math.isinf(ours) and ours == theirs and not culprit:
-        # SymPy's number is finite but past the float range, and ours overflowed to
-        # the infinity of its sign: what float64 does, but not the gradient.
-        reason = f"the gradient overflows float64: gate by gate, SymPy gives {_show(ctx, ref)}"
-        return NodeCheck(None, "inaccurate", reason, "local", math.inf)
-    elif not math.isfinite(ours):
-        reason = culprit or f"SymPy's chain rule at the computed values gives {_show(ctx, ref)}"
-        return NodeCheck(None, "mismatch", reason, "local")
     # Compared at 113 bits: SymPy's gradient may lie beyond the float range.
     exact_diff = abs(ctx.mpf(ours) - ref)
     shown = theirs if math.isfinite(theirs) else None
@@ -674,25 +675,27 @@ def _adjoint_pass(
 def _adjoint_verdict(sp: Any, ours: float, exact: Any) -> NodeCheck:
     """Our gradient against SymPy's exact one (compared before rounding it to a float)."""
     theirs = _to_float(sp, exact)
+    finite = bool(exact.is_Number and exact.is_finite)
+    shown = repr(theirs) if math.isfinite(theirs) or not finite else _past_float(exact)
+    if math.isinf(ours) and finite and not exact.is_zero and bool(exact < 0) == (ours < 0):
+        # An infinity where the exact number is finite: 1/x at 1e-200 is -1e400,
+        # past float64 (compared before SymPy's number is rounded to -inf), or a
+        # product that overflowed on the way back.
+        reason = overflow_reason(shown)
+        return NodeCheck(theirs, "inaccurate", reason, "adjoint", math.inf, shown)
     verdict = compare(ours, theirs)
     if verdict == "n/a":
         return NodeCheck(
             theirs, verdict, f"the gradient is {ours}; SymPy gives {theirs}", "adjoint"
         )
-    finite = bool(exact.is_Number and exact.is_finite)
-    if verdict == "ok" and not (finite and math.isinf(theirs)):
+    if verdict == "ok":
         return NodeCheck(theirs, verdict, "", "adjoint")
-    # A mismatch, or an infinity where the exact number is finite (1/x at 1e-200:
-    # -1e400 rounds to -inf as a float): keep the exact number and how far off we are.
-    shown = repr(theirs) if math.isfinite(theirs) else _past_float(exact)
-    if exact.is_zero or not finite:
+    # A mismatch: keep the exact number and how far off we are, in case the
+    # gate-by-gate check shows that float rounding explains it (_reconcile).
+    if exact.is_zero or not finite or not math.isfinite(ours):
         error = math.inf
     else:
-        error = (
-            float(abs((sp.Float(ours, 40) - exact) / exact)) if math.isfinite(ours) else math.inf
-        )
-    if verdict == "ok":
-        return NodeCheck(theirs, "inaccurate", overflow_reason(shown), "adjoint", error, shown)
+        error = float(abs((sp.Float(ours, 40) - exact) / exact))
     return NodeCheck(theirs, verdict, "", "adjoint", error, shown)
 
 
@@ -843,6 +846,8 @@ def _reconcile(
         # the gradient stops at the flat relu (exactly 0).
         reason = "checked gate by gate: SymPy's derivative of the whole program is nan here"
         return NodeCheck(mine.sympy_grad, "ok", reason, "local")
+    if theirs.verdict == "inaccurate" and mine is not None and mine.verdict == "mismatch":
+        return mine  # the overflow passed a wrong rule on the way: that is the news
     if theirs.verdict != "mismatch" or mine is None or mine.verdict == "mismatch" or bad_values:
         return theirs
     # Every gate's value and local derivative agree with SymPy at the computed

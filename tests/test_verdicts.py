@@ -99,6 +99,18 @@ def test_an_overflowing_gradient_is_inaccurate_not_ok() -> None:
     assert result.check.status == "inaccurate"
 
 
+def test_a_gradient_that_overflows_on_the_way_back_is_inaccurate() -> None:
+    # d out/d(x*1e-300) is 1e300*1e300 = 1e600 (overflows to inf), and then
+    # d out/dx = 1e600 * 1e-300 = 1e300: finite, but inf*1e-300 is still inf.
+    result = evaluate("x*1e-300*1e300*1e300", {"x": 1.0})
+    x = result.nodes[0]
+    assert x.grad == math.inf
+    exact = sympy.Rational(1e-300) * sympy.Rational(1e300) ** 2  # the floats' exact values
+    assert x.sympy_grad == float(exact)  # within the float range
+    assert x.verdict == "inaccurate" and "overflows float64" in x.reason
+    assert result.check.status == "inaccurate"
+
+
 def test_an_overflow_seen_only_gate_by_gate_is_inaccurate_too() -> None:
     result = evaluate(big("1/x"), {"x": 1e-200})
     x = result.nodes[0]
