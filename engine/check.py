@@ -414,8 +414,11 @@ def _local_pass(
     and a local derivative written with it (-out/b) by that much over V_i.
     Each float result, local derivatives and products included, may also be
     off by the smallest float itself where it underflows.
-    Everything here is in 113-bit arithmetic, which neither underflows nor
-    overflows where floats do.
+    SymPy's gradients are in 113-bit arithmetic, which neither underflows nor
+    overflows where floats do. The bound is a float rounded upwards where it
+    matters (an overflow only makes it inf), in 113 bits where a tiny local
+    derivative meets a real bound. Gate evaluations are remembered per gate
+    and arguments.
     """
     ctx = evaluator.ctx
     nodes = graph.nodes
@@ -506,12 +509,6 @@ def _our_locals(gate: Gate, args: list[float], out: float) -> tuple[float, ...]:
         return tuple(gate.local(*args, out))
     except Exception:  # a broken rule is reported by the verdicts, not raised here
         return ()
-
-
-def _close(ctx: Any, ours: float, theirs: Any) -> bool:
-    if not ctx.isfinite(theirs):
-        return False
-    return math.isclose(ours, float(theirs), rel_tol=REL_TOL, abs_tol=ABS_TOL)
 
 
 def _local_verdict(ctx: Any, ours: float, ref: Any, bound: float, culprit: str) -> NodeCheck:
