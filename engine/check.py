@@ -678,8 +678,11 @@ def _adjoint_verdict(sp: Any, ours: float, exact: Any) -> NodeCheck:
         # An infinity where the exact number is finite: 1/x at 1e-200 is -1e400,
         # past float64 (compared before SymPy's number is rounded to -inf), or a
         # product that overflowed on the way back.
+        # SymPy's number past the float range is not inf: leave the column blank,
+        # the reason shows it.
+        number = theirs if math.isfinite(theirs) else None
         reason = overflow_reason(shown)
-        return NodeCheck(theirs, "inaccurate", reason, "adjoint", math.inf, shown)
+        return NodeCheck(number, "inaccurate", reason, "adjoint", math.inf, shown)
     verdict = compare(ours, theirs)
     if verdict == "n/a":
         return NodeCheck(
