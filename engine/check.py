@@ -429,7 +429,7 @@ def _local_pass(
             for j in node.inputs:
                 uses[j] += 1
     # SymPy's gradients as raw mpmath numbers: the wrapper objects cost more than the sums.
-    from mpmath.libmp import fone, fzero, mpf_add, mpf_mul
+    from mpmath.libmp import finf, fnan, fninf, fone, fzero, mpf_add, mpf_mul, to_float
 
     prec = ctx.prec
     ref: list[Any] = [fzero] * len(nodes)
@@ -447,8 +447,11 @@ def _local_pass(
         grad = grads[i]
         if grad is None:
             continue  # depends on no input: no gradient, no check
-        mine_ref = ctx.make_mpf(ref[i])
-        found.results[i] = _local_verdict(ctx, grad, mine_ref, bound[i], culprit[i])
+        theirs = to_float(ref[i], rnd="n")
+        if math.isfinite(theirs) and abs(grad - theirs) <= REL_TOL * abs(theirs) + ABS_TOL:
+            found.results[i] = NodeCheck(theirs, "ok", "", "local")  # the common case, fast
+        else:
+            found.results[i] = _local_verdict(ctx, grad, ctx.make_mpf(ref[i]), bound[i], culprit[i])
         node = nodes[i]
         if not node.inputs or not live[i]:
             continue
@@ -469,7 +472,7 @@ def _local_pass(
         upstream = abs(grad)
         out = abs(values[i])
         still: tuple[bool, ...] = ()
-        if gate.flat and not ctx.isfinite(mine_ref):
+        if gate.flat and ref[i] in (finf, fninf, fnan):
             # The gate's output stays put in these inputs: an exact zero, not inf * 0.
             still = gate.flat(*ins, values[i])
         for p, j in enumerate(node.inputs):
