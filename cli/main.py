@@ -239,7 +239,8 @@ def cli() -> None:
     metavar="SECONDS",
     default=5.0,
     show_default=True,
-    help="Time budget for the cross-check; what it cannot reach is reported as not checked.",
+    help="Budget for the cross-check, in seconds of CPU time; what it cannot reach is "
+    "reported as not checked (the README says how it is spent).",
 )
 @click.option(
     "--strict",
