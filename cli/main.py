@@ -1,9 +1,10 @@
 """The `backprop` command line: read input, call the engine, render, exit.
 
 No mathematics here (a test checks that this package imports neither math
-nor sympy). Exit status: 0 success, 1 the cross-check disagrees, 2 bad
-input of any kind, 3 an internal error (a bug), 130 interrupted (Ctrl-C).
-With --json an error also writes `{"error": {...}}` on stdout.
+nor sympy). Exit status: 0 success, 1 the cross-check found a wrong number
+(or, with --strict, proved less than every gradient), 2 bad input of any
+kind, 3 an internal error (a bug), 130 interrupted (Ctrl-C). With --json an
+error also writes `{"error": {...}}` on stdout.
 """
 
 from __future__ import annotations
@@ -25,6 +26,19 @@ EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_BUG = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 JSON_FLAG = "backprop.json"  # ctx.meta key: --json was among the command's arguments
 
+# Check statuses that mean a wrong number: a wrong rule (mismatch) or float
+# rounding that lost the gradient (inaccurate).
+WRONG_NUMBER = ("mismatch", "inaccurate")
+
+
+def check_exit_code(status: str, strict: bool = False) -> int:
+    """The exit code for a check status: 1 for a wrong number; with `strict`,
+    for anything short of ok (n/a, partial, not checked, skipped)."""
+    if status in WRONG_NUMBER or (strict and status != "ok"):
+        return EXIT_MISMATCH
+    return EXIT_OK
+
+
 EVAL_EXAMPLES = """
 Examples:
 
@@ -36,10 +50,12 @@ Examples:
   backprop eval --at x=1 -- "-x**2"                 # a program starting with '-' goes after --
 
 \b
-Exit status: 0 success, 1 the SymPy cross-check disagrees, 2 bad input
-(syntax, unknown name, missing value, domain error such as log(-1)),
-3 internal error, 130 interrupted. With --json, an error also writes
-{"error": {"kind": ..., "message": ..., "span": ...}} on stdout.
+Exit status: 0 success, 1 the SymPy cross-check found a wrong gradient
+(mismatch, or inaccurate: float rounding lost it; with --strict, also
+n/a, partial or not checked), 2 bad input (syntax, unknown name, missing
+value, domain error such as log(-1)), 3 internal error, 130 interrupted.
+With --json, an error also writes {"error": {"kind": ..., "message": ...,
+"span": ...}} on stdout.
 """
 
 
@@ -343,7 +359,14 @@ def cli() -> None:
     metavar="SECONDS",
     default=5.0,
     show_default=True,
-    help="Time budget for the cross-check; what it cannot reach is reported as not checked.",
+    help="Budget for the cross-check, in seconds of CPU time; what it cannot reach is "
+    "reported as not checked (the README says how it is spent).",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 1 unless every gradient is checked and ok (n/a, partial and not checked "
+    "count as failures too); for CI jobs that want everything proven.",
 )
 @precision_option(
     None, "Significant digits in the table (default: every digit). JSON is always in full."
@@ -356,6 +379,7 @@ def eval_command(
     as_json: bool,
     no_check: bool,
     check_seconds: float,
+    strict: bool,
     precision: int | None,
     traceback: bool,
     source_box: list[str | None],
@@ -368,6 +392,10 @@ def eval_command(
     """
     from backprop.engine import evaluate
 
+    if strict and no_check:
+        raise click.UsageError(
+            "--strict asks for every gradient proven; it cannot go with --no-check"
+        )
     source, point = load(program, path, at, source_box)
     result = evaluate(source, point, check=not no_check, check_seconds=check_seconds)
     from backprop.cli import render
@@ -381,7 +409,7 @@ def eval_command(
 
         console = Console(highlight=False, emoji=False, markup=False)
         console.print(render.render_rich(result, precision, console.width))
-    return result.exit_code
+    return check_exit_code(result.check.status, strict)
 
 
 def main() -> None:

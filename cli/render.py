@@ -19,7 +19,13 @@ from backprop.parser import BackpropError, Span, printable
 HEADERS = ("id", "gate", "expression", "inputs", "value", "grad", "sympy", "check")
 NUMERIC = {"id", "value", "grad", "sympy"}
 RICH_ROW_LIMIT = 2_000  # past this, even a terminal gets the plain table
-VERDICT_STYLE = {"ok": "green", "mismatch": "bold red", "n/a": "yellow", "not checked": "dim"}
+VERDICT_STYLE = {
+    "ok": "green",
+    "mismatch": "bold red",
+    "inaccurate": "bold red",
+    "n/a": "yellow",
+    "not checked": "dim",
+}
 
 
 def fmt(x: float | None, precision: int | None = None) -> str:
@@ -59,6 +65,7 @@ def _footer(result: Result, precision: int | None) -> list[str]:
     lines.append(f"check   {check.method}: {check.status}; {check.message}")
     notes = [(n, note) for n in result.nodes for note in n.notes]
     notes += [(n, n.reason) for n in result.nodes if n.reason and n.verdict == "mismatch"]
+    notes += [(n, n.reason) for n in result.nodes if n.reason and n.verdict == "inaccurate"]
     notes += [(n, n.reason) for n in result.nodes if n.reason and n.verdict == "n/a"]
     notes.sort(key=lambda item: item[0].id)  # in node order, as the table (stable)
     if notes:
@@ -311,6 +318,8 @@ def result_document(result: Result) -> dict[str, Any]:
             "method": check.method,
             "status": check.status,
             "scope": check.scope,
+            "counts": dict(check.counts),
+            "methods": dict(check.methods),
             "message": check.message,
         },
     }

@@ -36,12 +36,17 @@ class NodeResult:
 
 @dataclass(frozen=True)
 class Check:
-    """The cross-check's summary: method, status, scope and a one-line message."""
+    """The cross-check's summary: method, status, scope, a one-line message, and
+    how many nodes got each verdict and each kind of check."""
 
     method: str  # "sympy" or "none"
-    status: str  # "ok", "mismatch", "partial", "not checked", "skipped"
-    scope: str  # "all nodes", "inputs", "none"
+    # The worst verdict that occurred: "mismatch", "inaccurate", "partial" (some
+    # nodes not checked), "n/a", "ok"; "not checked" (none could be); "skipped".
+    status: str
+    scope: str  # "all nodes", "none"
     message: str
+    counts: Mapping[str, int] = field(default_factory=dict)  # verdict -> nodes
+    methods: Mapping[str, int] = field(default_factory=dict)  # "adjoint"/"local" -> nodes
 
 
 @dataclass(frozen=True)
@@ -57,11 +62,6 @@ class Result:
     check: Check
     # What the backward pass did at each gate, output first (evaluate(trace=True)).
     trace: tuple[Visit, ...] | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def exit_code(self) -> int:
-        """0, or 1 when the cross-check disagrees."""
-        return 1 if self.check.status == "mismatch" else 0
 
 
 def list_inputs(names: list[str]) -> str:
@@ -170,9 +170,25 @@ def evaluate(
         seconds = DEFAULT_SECONDS if check_seconds is None else check_seconds
         outcome = cross_check(graph, values, grads, kinked, seconds, gates)
         checks = list(outcome.nodes)
-        summary = Check("sympy", outcome.status, outcome.scope, outcome.message)
+        summary = Check(
+            "sympy",
+            outcome.status,
+            outcome.scope,
+            outcome.message,
+            outcome.counts,
+            outcome.methods,
+        )
     else:
-        summary = Check("none", "skipped", "none", "cross-check skipped (--no-check)")
+        from backprop.engine.check import METHODS, VERDICTS
+
+        summary = Check(
+            "none",
+            "skipped",
+            "none",
+            "cross-check skipped (--no-check)",
+            dict.fromkeys(VERDICTS, 0),
+            dict.fromkeys(METHODS, 0),
+        )
 
     with cycle_collector_paused():
         nodes = _node_results(graph, values, grads, notes, checks)

@@ -15,13 +15,16 @@ local    Linear in the graph: each gate's value and local derivatives are
          It checks every gate rule and the backward pass, at the values the
          forward pass computed.
 
-Every node first gets the local check, then, on graphs small enough, the
-adjoint check, inputs first, inside the time budget; a node keeps the best
-check it got. Where the adjoint check disagrees but the local one agrees, the
-difference is float rounding in the forward values (an ill-conditioned
-program): verdict "n/a", with SymPy's exact number in the reason. What the
-budget does not reach is "not checked" with the reason; never a crash and
-never a mismatch.
+Every node first gets the local check (the whole graph, or none of it when
+the graph is over LOCAL_NODES_PER_SECOND times the budget: the sweep reaches
+the inputs last), then, on graphs small enough, the adjoint check, inputs
+first, in the CPU time left; a node keeps the best check it got. Where the
+adjoint check disagrees but the local one agrees, the engine did what float64
+does and the number is still wrong (float rounding in the forward values, as
+in (1 - cos x)/x**2 near 0): verdict "inaccurate", with SymPy's exact number
+and the relative error in the reason. So is an infinite gradient whose exact
+value is finite (an overflow). What the budget does not reach is "not
+checked" with the reason; never a crash and never a mismatch.
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ EPS = sys.float_info.epsilon
 PER_NODE_LIMIT = 200
 EXPRESSION_LIMIT = 2_000
 DEFAULT_SECONDS = 5.0
+# The local check's work unit: nodes with a gradient per second of budget. It
+# does about 40,000 a second on a 2020s laptop core; the margin is for slower
+# machines and a busy one, where the clock still has the last word.
+LOCAL_NODES_PER_SECOND = 20_000
 MAX_SECONDS = 86_400.0  # a day: the interval timer cannot hold much more
 PRECISION_BITS = 113  # the local check's arithmetic: quadruple precision
 INTERNAL_ERROR = "internal error in the cross-check"
@@ -58,16 +65,20 @@ INTERNAL_ERROR = "internal error in the cross-check"
 class NodeCheck:
     """SymPy's gradient for one node, the verdict, and the kind of check that gave it.
 
-    verdict: "ok", "mismatch", "n/a" (a non-differentiable point, a
-    non-finite gradient, or a difference that float rounding explains: not
-    comparable), "not checked" (with the reason). kind: "adjoint", "local",
-    or None where nothing was compared.
+    verdict: "ok", "mismatch" (a wrong rule or backward pass), "inaccurate"
+    (what float64 arithmetic gives, but the exact gradient differs: float
+    rounding, or an overflow), "n/a" (a non-differentiable point, a
+    non-finite gradient, or a difference that float rounding may explain
+    where no exact value is known: not comparable), "not checked" (with the
+    reason). kind: "adjoint", "local", or None where nothing was compared.
     """
 
     sympy_grad: float | None
     verdict: str
     reason: str = ""
     kind: str | None = None
+    relative_error: float | None = None  # |ours - exact| / |exact| for "inaccurate"
+    exact: str = ""  # the adjoint check's exact value, in full, past the float range too
 
 
 @dataclass(frozen=True)
@@ -75,18 +86,25 @@ class CheckOutcome:
     """Per-node verdicts (None where a node has no gradient) and a summary."""
 
     nodes: tuple[NodeCheck | None, ...]
-    status: str  # "ok", "mismatch", "partial", "not checked"
-    scope: str  # "all nodes", "inputs", "none"
+    status: str  # "mismatch", "inaccurate", "partial", "not checked", "n/a", "ok"
+    scope: str  # "all nodes", "none"
     message: str
+    counts: dict[str, int]  # verdict -> nodes
+    methods: dict[str, int]  # "adjoint" / "local" -> nodes checked that way
 
 
 class _OutOfTime(Exception):
     pass
 
 
+# The budget is CPU time: a busy machine (a CI runner sharing its cores) slows
+# the check down but does not change which nodes it reaches.
+_clock = time.process_time
+
+
 @contextmanager
 def _deadline(seconds: float) -> Iterator[None]:
-    """Interrupt a long SymPy call after `seconds` (main thread, POSIX only)."""
+    """Interrupt a long SymPy call after `seconds` of CPU time (main thread, POSIX only)."""
     usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     if not usable:
         yield
@@ -95,13 +113,13 @@ def _deadline(seconds: float) -> Iterator[None]:
     def on_alarm(signum: int, frame: object) -> None:
         raise _OutOfTime
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, min(max(seconds, 0.001), MAX_SECONDS))
+    previous = signal.signal(signal.SIGPROF, on_alarm)
+    signal.setitimer(signal.ITIMER_PROF, min(max(seconds, 0.001), MAX_SECONDS))
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
 
 
 def _to_float(sp: Any, value: Any) -> float:
@@ -150,6 +168,35 @@ class _Rule:
     locals: list[Any]
 
 
+@dataclass(frozen=True)
+class _At:
+    """A gate at one point, by SymPy: its value, local derivatives (113 bits, and
+    their magnitudes as floats), how far each moves within 4 eps of the inputs,
+    and the smallest float over the value."""
+
+    value: Any
+    value_float: float
+    locals: list[Any]
+    locals_float: list[float]
+    signed: list[float]
+    moved: list[float]
+    tiny_over_value: float
+
+
+_TINY = 5e-324  # the smallest float
+_SAFE = 2.2250738585072014e-308  # the smallest normal float
+
+
+def _up(ctx: Any, x: Any) -> float:
+    """|x| as a float, never below it (a float that cannot hold it is inf or the
+    smallest float); nan is inf."""
+    if ctx.isnan(x):
+        return math.inf
+    x = abs(x)
+    f = float(x)
+    return f if f >= x else math.nextafter(f, math.inf)
+
+
 @dataclass
 class _Evaluator:
     """Evaluates a gate's SymPy expressions at float inputs in 113-bit arithmetic.
@@ -163,6 +210,11 @@ class _Evaluator:
     sp: Any
     ctx: Any
     rules: dict[tuple[str, int], _Rule | None] = field(default_factory=dict)
+    seen: dict[tuple[Any, ...], _At] = field(default_factory=dict)
+
+    @property
+    def tiny(self) -> Any:
+        return self.ctx.mpf(_TINY)
 
     def rule(self, gate: Gate, arity: int) -> _Rule | None:
         key = (gate.name, arity)
@@ -181,6 +233,57 @@ class _Evaluator:
                 compiled = None
             self.rules[key] = compiled
         return self.rules[key]
+
+    def at(self, gate: Gate, args: list[float]) -> _At | None:
+        """The gate's value and local derivatives at `args`, and how far each local
+        moves when the inputs move by 4 eps; None if the gate's SymPy form is beyond
+        the evaluator. Remembered per gate and arguments: a program repeats the
+        same small products many times."""
+        key = (gate.name, *args)
+        found = self.seen.get(key)
+        if found is not None:
+            return found
+        rule = self.rule(gate, len(args))
+        if rule is None:
+            return None
+        ctx = self.ctx
+        exact = [ctx.mpf(x) for x in args]
+        value = self.real(self.run(rule.value, exact))
+        locals_: list[Any] = []
+        moved: list[float] = []
+        raised: list[Any] = []
+        lowered: list[Any] = []
+        four_eps = ctx.mpf(4 * EPS)
+        for code in rule.locals:
+            local = self.real(self.run(code, exact))
+            locals_.append(local)
+            if code[0] == "num":
+                moved.append(0.0)  # a constant does not move
+            elif code[0] == "arg":
+                moved.append(float(abs(exact[code[1]]) * four_eps))  # it moves with its input
+            else:
+                if not raised:
+                    raised = [x * (1 + four_eps) for x in exact]
+                    lowered = [x * (1 - four_eps) for x in exact]
+                shift = max(
+                    abs(self.real(self.run(code, raised)) - local),
+                    abs(self.real(self.run(code, lowered)) - local),
+                )
+                moved.append(_up(ctx, shift))
+        # A value that underflows (1e-300/1e300 is 0.0) is off by up to the smallest
+        # float, and a local derivative written with it (-out/b) by that much over it.
+        tiny_over_value = _up(ctx, self.tiny / abs(value)) if value and ctx.isfinite(value) else 0.0
+        found = _At(
+            value,
+            float(value) if ctx.isfinite(value) else math.nan,
+            locals_,
+            [_up(ctx, x) for x in locals_],
+            [float(x) if ctx.isfinite(x) else math.nan for x in locals_],
+            moved,
+            tiny_over_value,
+        )
+        self.seen[key] = found
+        return found
 
     def compile(self, expr: Any, symbols: list[Any]) -> Any:
         sp, ctx = self.sp, self.ctx
@@ -335,8 +438,11 @@ def _local_pass(
     and a local derivative written with it (-out/b) by that much over V_i.
     Each float result, local derivatives and products included, may also be
     off by the smallest float itself where it underflows.
-    Everything here is in 113-bit arithmetic, which neither underflows nor
-    overflows where floats do.
+    SymPy's gradients are in 113-bit arithmetic, which neither underflows nor
+    overflows where floats do. The bound is a float rounded upwards where it
+    matters (an overflow only makes it inf), in 113 bits where a tiny local
+    derivative meets a real bound. Gate evaluations are remembered per gate
+    and arguments.
     """
     ctx = evaluator.ctx
     nodes = graph.nodes
@@ -346,16 +452,22 @@ def _local_pass(
         if live[node.id]:
             for j in node.inputs:
                 uses[j] += 1
-    ref: list[Any] = [ctx.zero] * len(nodes)
-    ref[graph.output] = ctx.one
-    bound: list[Any] = [ctx.zero] * len(nodes)
+    # SymPy's gradients as raw mpmath numbers: the wrapper objects cost more than the sums.
+    from mpmath.libmp import finf, fnan, fninf, fone, fzero, mpf_add, mpf_mul, to_float
+
+    prec = ctx.prec
+    ref: list[Any] = [fzero] * len(nodes)
+    ref[graph.output] = fone
+    # The bound is kept in floats where that is safe (a rounding of an upper
+    # bound by 1e-16 matters nowhere; an overflow makes it inf, which only
+    # makes the check more lenient) and in 113 bits where a float would lose
+    # a tiny local derivative against a huge bound.
+    bound: list[Any] = [0.0] * len(nodes)
     culprit: list[str] = [""] * len(nodes)  # a wrong local derivative on the way
     blocked: list[str] = [""] * len(nodes)  # a gate on the way the check cannot evaluate
-    up, down = ctx.mpf(1 + 4 * EPS), ctx.mpf(1 - 4 * EPS)
-    eps, smallest = ctx.mpf(EPS), ctx.mpf(5e-324)
 
     for i in range(len(nodes) - 1, -1, -1):  # past the output: gradient 0, nothing to pass on
-        if not i % 256 and time.monotonic() > deadline:
+        if not i % 256 and _clock() > deadline:
             raise _OutOfTime  # off the main thread there is no alarm
         grad = grads[i]
         if grad is None:
@@ -363,60 +475,65 @@ def _local_pass(
         if blocked[i]:
             found.unsupported[i] = blocked[i]  # SymPy's gradient here is incomplete
         else:
-            found.results[i] = _local_verdict(ctx, grad, ref[i], bound[i], culprit[i])
+            theirs = to_float(ref[i], rnd="n")
+            if math.isfinite(theirs) and abs(grad - theirs) <= REL_TOL * abs(theirs) + ABS_TOL:
+                found.results[i] = NodeCheck(theirs, "ok", "", "local")  # the common case, fast
+            else:
+                found.results[i] = _local_verdict(
+                    ctx, grad, ctx.make_mpf(ref[i]), bound[i], culprit[i]
+                )
         node = nodes[i]
         if not node.inputs or not live[i]:
             continue
         gate = gates[node.op]
-        rule = evaluator.rule(gate, len(node.inputs))
-        if rule is None or blocked[i]:
+        ins = [values[j] for j in node.inputs]
+        at = evaluator.at(gate, ins)
+        if at is None or blocked[i]:
             why = blocked[i] or f"the gate-by-gate check cannot evaluate {node.op}"
             for j in node.inputs:
                 blocked[j] = blocked[j] or why
-        if rule is None:
+        if at is None:
             continue
-        args = [ctx.mpf(values[j]) for j in node.inputs]
-        value = evaluator.real(evaluator.run(rule.value, args))
-        if not _close(ctx, values[i], value):
+        if not (
+            math.isfinite(at.value_float)
+            and math.isclose(values[i], at.value_float, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+        ):
             found.bad_values[i] = (
                 f"the value of {node.op} at node {i} is {_fmt(values[i])}; "
-                f"SymPy gives {_fmt(float(value))} at the same inputs"
+                f"SymPy gives {_fmt(float(at.value))} at the same inputs"
             )
-        ours = _our_locals(gate, [values[j] for j in node.inputs], values[i])
-        raised = [ctx.mpf(values[j]) * up for j in node.inputs]
-        lowered = [ctx.mpf(values[j]) * down for j in node.inputs]
-        upstream = abs(ctx.mpf(grad))
-        out = abs(ctx.mpf(values[i]))
+        ours = _our_locals(gate, ins, values[i])
+        upstream = abs(grad)
+        out = abs(values[i])
         still: tuple[bool, ...] = ()
-        if gate.flat and not ctx.isfinite(ref[i]):
+        if gate.flat and ref[i] in (finf, fninf, fnan):
             # The gate's output stays put in these inputs: an exact zero, not inf * 0.
-            still = gate.flat(*[values[j] for j in node.inputs], values[i])
+            still = gate.flat(*ins, values[i])
         for p, j in enumerate(node.inputs):
             if still and still[p]:
                 continue
-            local = evaluator.real(evaluator.run(rule.locals[p], args))
-            ref[j] += ref[i] * local
-            d = abs(local)
-            moved = max(
-                abs(evaluator.real(evaluator.run(rule.locals[p], raised)) - local),
-                abs(evaluator.real(evaluator.run(rule.locals[p], lowered)) - local),
-            )
-            allowance = 8 * eps * (d + out) + moved + smallest
-            if value and ctx.isfinite(value):
-                allowance += d / abs(value) * smallest
-            term = upstream * d if d else ctx.zero
+            local = at.locals[p]
+            ref[j] = mpf_add(ref[j], mpf_mul(ref[i], local._mpf_, prec, "n"), prec, "n")
+            d = abs(at.locals_float[p])
+            allowance = 8 * EPS * (d + out) + at.moved[p] + _TINY + d * at.tiny_over_value
             # A product or sum that underflows is off by up to the smallest float.
-            rounding = 2 * (uses[j] + 1) * (eps * term + smallest)
-            bound[j] += bound[i] * d + upstream * allowance + rounding
-            if ctx.isnan(bound[j]):
-                bound[j] = ctx.inf
+            rounding = 2 * (uses[j] + 1) * (EPS * upstream * d + _TINY)
+            if d < _SAFE and local and bound[i] > _TINY:
+                # A local derivative below the float range against a real bound: in 113 bits.
+                step = bound[i] * abs(local) + upstream * allowance + rounding
+            else:
+                step = bound[i] * d + upstream * allowance + rounding
+            bound[j] += step
+            if bound[j] != bound[j]:
+                bound[j] = math.inf
             mine = ours[p] if p < len(ours) else math.nan
             if not culprit[j]:
                 culprit[j] = culprit[i]
+            # In floats: the tolerance is 1e-9 relative, far above their rounding.
             if (
                 not culprit[j]
                 and math.isfinite(mine)
-                and abs(ctx.mpf(mine) - local) > allowance + REL_TOL * d
+                and abs(mine - at.signed[p]) > allowance + REL_TOL * d
             ):
                 culprit[j] = (
                     f"the local derivative of {node.op} at node {i} is {_fmt(mine)}, "
@@ -431,35 +548,74 @@ def _our_locals(gate: Gate, args: list[float], out: float) -> tuple[float, ...]:
         return ()
 
 
-def _close(ctx: Any, ours: float, theirs: Any) -> bool:
-    if not ctx.isfinite(theirs):
-        return False
-    return math.isclose(ours, float(theirs), rel_tol=REL_TOL, abs_tol=ABS_TOL)
-
-
-def _local_verdict(ctx: Any, ours: float, ref: Any, bound: Any, culprit: str) -> NodeCheck:
-    if isinstance(ref, ctx.mpc) or not ctx.isfinite(ref) or not math.isfinite(ours):
-        theirs = math.nan if isinstance(ref, ctx.mpc) else float(ref)
+def _local_verdict(ctx: Any, ours: float, ref: Any, bound: float, culprit: str) -> NodeCheck:
+    if isinstance(ref, ctx.mpc):
+        ref = ctx.nan  # SymPy's chain rule went complex: no number to compare with
+    theirs = float(ref)
+    if math.isfinite(theirs) and math.isfinite(ours):
+        # In floats: SymPy's gradient rounded to one is off by 1e-16, far below REL_TOL.
+        if abs(ours - theirs) <= REL_TOL * abs(theirs) + ABS_TOL:
+            return NodeCheck(theirs, "ok", "", "local")
+    elif math.isinf(ours) and ctx.isfinite(ref) and ref and (ref < 0) == (ours < 0):
+        # SymPy's number is finite (in 113 bits nothing overflows) and ours went to
+        # the infinity of its sign on the way: what float64 does, not the gradient.
+        if culprit:
+            return NodeCheck(None, "mismatch", culprit, "local")
+        shown = theirs if math.isfinite(theirs) else None
+        reason = f"the gradient overflows float64: gate by gate, SymPy gives {_show(ctx, ref)}"
+        return NodeCheck(shown, "inaccurate", reason, "local", math.inf)
+    elif not ctx.isfinite(ref) or not math.isfinite(ours):
         verdict = compare(ours, theirs)
         reason = f"the gradient is {ours}; SymPy gives {theirs}" if verdict == "n/a" else ""
         if verdict == "mismatch":
             reason = culprit or f"SymPy's chain rule at the computed values gives {theirs}"
         return NodeCheck(theirs if math.isfinite(theirs) else None, verdict, reason, "local")
     # Compared at 113 bits: SymPy's gradient may lie beyond the float range.
-    theirs = float(ref)
-    diff = abs(ctx.mpf(ours) - ref)
-    if diff <= REL_TOL * abs(ref) + ABS_TOL:
-        return NodeCheck(theirs, "ok", "", "local")
-    if diff <= bound:
+    exact_diff = abs(ctx.mpf(ours) - ref)
+    shown = theirs if math.isfinite(theirs) else None
+    if exact_diff <= REL_TOL * abs(ref) + ABS_TOL:
+        return NodeCheck(shown, "ok", "", "local")
+    if exact_diff <= bound:
+        # No exact value is known here (SymPy's chain rule ran at our rounded
+        # forward values): the float result may be off, or may not.
         return NodeCheck(
-            theirs,
+            shown,
             "n/a",
             f"ill-conditioned: float rounding can move this gradient by up to "
-            f"{ctx.nstr(bound, 3)}, more than it differs from SymPy's {ctx.nstr(ref, 17)}",
+            f"{ctx.nstr(ctx.mpf(bound), 3)}, more than it differs from SymPy's "
+            f"{_show(ctx, ref)} gate by gate; no exact value to compare with",
             "local",
         )
-    reason = culprit or f"SymPy's chain rule at the computed values gives {ctx.nstr(ref, 17)}"
-    return NodeCheck(theirs, "mismatch", reason, "local")
+    reason = culprit or f"SymPy's chain rule at the computed values gives {_show(ctx, ref)}"
+    return NodeCheck(shown, "mismatch", reason, "local")
+
+
+def _show(ctx: Any, x: Any) -> str:
+    """A 113-bit number as text: a float's repr, or 17 digits past the float range."""
+    f = float(x)
+    return repr(f) if math.isfinite(f) or not ctx.isfinite(x) else ctx.nstr(x, 17)
+
+
+def _past_float(exact: Any) -> str:
+    """A finite SymPy number beyond the float range, in 17 digits (-1e400: '-1.0e+400')."""
+    import mpmath
+
+    return mpmath.nstr(mpmath.mpf(exact._to_mpmath(60)), 17)
+
+
+def overflow_reason(exact: str) -> str:
+    """Why an infinite float gradient is inaccurate: the exact one is finite."""
+    return f"the gradient overflows float64: the exact value is {exact}"
+
+
+def rounding_reason(exact: str, relative_error: float) -> str:
+    """Why a finite float gradient is inaccurate: float rounding lost it."""
+    error = (
+        f"relative error {relative_error:.2g}"
+        if math.isfinite(relative_error)
+        else "the exact value is 0"
+    )
+    return f"float64 rounding loses this gradient: exact value {exact}, {error}"
 
 
 # --- the adjoint check: SymPy differentiates the whole program -------------------------
@@ -500,8 +656,8 @@ def _gradient(
     values: Sequence[float],
     k: int,
     gates: Mapping[str, Gate],
-) -> float:
-    """d output / d node k, by SymPy, at the point."""
+) -> Any:
+    """d output / d node k, by SymPy, at the point: a SymPy number (30 digits)."""
     nodes = graph.nodes
     if nodes[k].op == "var":
         symbol = expressions[k]
@@ -518,7 +674,7 @@ def _gradient(
         output = replaced.get(graph.output, expressions[graph.output])
         at = {**point, symbol: sp.Float(values[k], 40)}
     derivative = sp.diff(output, symbol)
-    return _to_float(sp, derivative.xreplace(at).evalf(30))
+    return derivative.xreplace(at).evalf(30)
 
 
 def _adjoint_pass(
@@ -535,10 +691,10 @@ def _adjoint_pass(
     """The adjoint check for the nodes in `order`, as far as the budget allows."""
     expressions, point = _expressions(sp, graph, values, gates)
     for i in order:
-        if time.monotonic() > deadline:
+        if _clock() > deadline:
             raise _OutOfTime
         try:
-            theirs = _gradient(sp, graph, expressions, point, values, i, gates)
+            exact = _gradient(sp, graph, expressions, point, values, i, gates)
         except RecursionError:
             failures[i] = "SymPy ran out of recursion depth"
             continue
@@ -547,9 +703,37 @@ def _adjoint_pass(
             continue
         ours = grads[i]
         assert ours is not None
-        verdict = compare(ours, theirs)
-        reason = f"the gradient is {ours}; SymPy gives {theirs}" if verdict == "n/a" else ""
-        results[i] = NodeCheck(theirs, verdict, reason, "adjoint")
+        results[i] = _adjoint_verdict(sp, ours, exact)
+
+
+def _adjoint_verdict(sp: Any, ours: float, exact: Any) -> NodeCheck:
+    """Our gradient against SymPy's exact one (compared before rounding it to a float)."""
+    theirs = _to_float(sp, exact)
+    finite = bool(exact.is_Number and exact.is_finite)
+    shown = repr(theirs) if math.isfinite(theirs) or not finite else _past_float(exact)
+    if math.isinf(ours) and finite and not exact.is_zero and bool(exact < 0) == (ours < 0):
+        # An infinity where the exact number is finite: 1/x at 1e-200 is -1e400,
+        # past float64 (compared before SymPy's number is rounded to -inf), or a
+        # product that overflowed on the way back.
+        # SymPy's number past the float range is not inf: leave the column blank,
+        # the reason shows it.
+        number = theirs if math.isfinite(theirs) else None
+        reason = overflow_reason(shown)
+        return NodeCheck(number, "inaccurate", reason, "adjoint", math.inf, shown)
+    verdict = compare(ours, theirs)
+    if verdict == "n/a":
+        return NodeCheck(
+            theirs, verdict, f"the gradient is {ours}; SymPy gives {theirs}", "adjoint"
+        )
+    if verdict == "ok":
+        return NodeCheck(theirs, verdict, "", "adjoint")
+    # A mismatch: keep the exact number and how far off we are, in case the
+    # gate-by-gate check shows that float rounding explains it (_reconcile).
+    if exact.is_zero or not finite or not math.isfinite(ours):
+        error = math.inf
+    else:
+        error = float(abs((sp.Float(ours, 40) - exact) / exact))
+    return NodeCheck(theirs, verdict, "", "adjoint", error, shown)
 
 
 # --- the whole check ---------------------------------------------------------------------------
@@ -573,7 +757,7 @@ def cross_check(
     if not carriers:
         return _summarise(tuple([None] * len(nodes)), "all nodes")
 
-    started = time.monotonic()
+    started = _clock()
     # Imported before the alarm is set: an import cut short would leave
     # SymPy half-initialised for the rest of the process.
     import mpmath
@@ -583,7 +767,7 @@ def cross_check(
     deadline = started + seconds
     # Keep back what putting the verdicts together takes (about a microsecond
     # a node), so that the whole check ends within the budget.
-    remaining = deadline - time.monotonic() - min(seconds / 2, 1.5e-6 * len(nodes))
+    remaining = deadline - _clock() - min(seconds / 2, 1.5e-6 * len(nodes))
     local = _Local()
     adjoint: dict[int, NodeCheck] = {}
     failures: dict[int, str] = {}
@@ -606,12 +790,24 @@ def cross_check(
     context = mpmath.MPContext()
     context.prec = PRECISION_BITS
     evaluator = _Evaluator(sp, context)
+    # The budget is spent in work units first: the local check takes on a graph
+    # only if its nodes fit LOCAL_NODES_PER_SECOND times the budget, whatever the
+    # machine's speed, so that the same command gives the same verdicts. The
+    # clock is a safety net on top.
+    local_done = False
     if remaining <= 0:
         why_stopped = f"out of time (budget {seconds:g} s)"
+    elif len(carriers) > seconds * LOCAL_NODES_PER_SECOND:
+        why_stopped = (
+            f"out of time (budget {seconds:g} s): the gate-by-gate check is given "
+            f"{LOCAL_NODES_PER_SECOND:,} nodes a second and {len(carriers):,} nodes have "
+            "a gradient"
+        )
     else:
         try:
             with _deadline(remaining):
                 _local_pass(evaluator, graph, values, grads, gates, local, deadline)
+                local_done = True
                 if wanted:
                     _adjoint_pass(
                         sp, graph, values, grads, wanted, gates, adjoint, failures, deadline
@@ -622,6 +818,10 @@ def cross_check(
             why_stopped = "SymPy ran out of recursion depth"
         except Exception as err:  # the second opinion failing must not cost the first
             why_stopped = f"{INTERNAL_ERROR} ({type(err).__name__}: {err}); please report it"
+        if not local_done:
+            # A sweep cut short has reached only the nodes near the output, and which
+            # ones depends on the machine: keep none of it. (The inputs come last.)
+            local = _Local()
     return _combine(grads, kinked, local, adjoint, failures, set(wanted), no_adjoint, why_stopped)
 
 
@@ -669,7 +869,8 @@ def _reconcile(
     theirs: NodeCheck, mine: NodeCheck | None, grad: float, bad_values: bool
 ) -> NodeCheck:
     """The adjoint verdict, unless SymPy's whole derivative is undefined at the point
-    and the gate-by-gate check agrees, or float rounding in the forward values explains it."""
+    and the gate-by-gate check agrees, or the gate-by-gate check shows that float
+    arithmetic gives our number (then it is inaccurate, not a mismatch)."""
     if (
         theirs.verdict == "n/a"
         and theirs.sympy_grad is not None
@@ -681,45 +882,56 @@ def _reconcile(
         # the gradient stops at the flat relu (exactly 0).
         reason = "checked gate by gate: SymPy's derivative of the whole program is nan here"
         return NodeCheck(mine.sympy_grad, "ok", reason, "local")
+    if theirs.verdict == "inaccurate" and mine is not None and mine.verdict == "mismatch":
+        return mine  # the overflow passed a wrong rule on the way: that is the news
     if theirs.verdict != "mismatch" or mine is None or mine.verdict == "mismatch" or bad_values:
         return theirs
     # Every gate's value and local derivative agree with SymPy at the computed
     # values, and so does the chain rule within its rounding bound: exact
-    # arithmetic differs only because floats round (e.g. (x + 1e16) - 1e16).
-    exact = theirs.sympy_grad
-    # A finite exact number can lie past the float range (a product of 1e308s).
-    shown = repr(exact) if exact is None or math.isfinite(exact) else "a number past 1e308"
+    # arithmetic differs only because floats round ((1 - cos x)/x**2 at 1e-5,
+    # (x + 1e16) - 1e16). The engine did what float64 does; the number is still wrong.
+    error = theirs.relative_error if theirs.relative_error is not None else math.inf
     return NodeCheck(
-        exact,
-        "n/a",
-        f"ill-conditioned: in exact arithmetic SymPy gives {shown}; float rounding "
-        f"explains the difference from {grad!r} (gate by gate, at the computed values, "
-        "SymPy agrees within rounding)",
+        theirs.sympy_grad,
+        "inaccurate",
+        rounding_reason(theirs.exact, error),
         "adjoint",
+        error,
+        theirs.exact,
     )
 
 
+VERDICTS = ("ok", "mismatch", "inaccurate", "n/a", "not checked")
+METHODS = ("adjoint", "local")
+
+
 def _summarise(results: tuple[NodeCheck | None, ...], scope: str) -> CheckOutcome:
-    counts: dict[str, int] = {}
-    kinds: dict[str, int] = {}
+    """The worst verdict that occurred (mismatch, inaccurate, partial, n/a, ok) and the counts."""
+    counts = dict.fromkeys(VERDICTS, 0)
+    methods = dict.fromkeys(METHODS, 0)
     for r in results:
         if r is not None:
-            counts[r.verdict] = counts.get(r.verdict, 0) + 1
+            counts[r.verdict] += 1
             if r.kind is not None:
-                kinds[r.kind] = kinds.get(r.kind, 0) + 1
-    parts = [f"{n:,} {verdict}" for verdict, n in sorted(counts.items())]
+                methods[r.kind] += 1
+    parts = [f"{n:,} {verdict}" for verdict, n in sorted(counts.items()) if n]
     message = ", ".join(parts) if parts else "no gradients to check"
-    if kinds.get("local"):
+    if methods["local"]:
         message += (
-            f" ({kinds.get('adjoint', 0):,} by SymPy's derivative of the whole program, "
-            f"{kinds['local']:,} gate by gate)"
+            f" ({methods['adjoint']:,} by SymPy's derivative of the whole program, "
+            f"{methods['local']:,} gate by gate)"
         )
-    if counts.get("mismatch"):
+    checked = sum(counts.values()) - counts["not checked"]
+    if counts["mismatch"]:
         status = "mismatch"
-    elif counts.get("not checked"):
-        status = "partial" if counts.get("ok") or counts.get("n/a") else "not checked"
+    elif counts["inaccurate"]:
+        status = "inaccurate"
+    elif counts["not checked"]:
+        status = "partial" if checked else "not checked"
+    elif counts["n/a"]:
+        status = "n/a"
     else:
         status = "ok"
     if status == "not checked":
         scope = "none"
-    return CheckOutcome(results, status, scope, message)
+    return CheckOutcome(results, status, scope, message, counts, methods)

@@ -46,7 +46,8 @@ class Token(NamedTuple):
 
 
 def to_float(text: str, span: Span) -> float:
-    """The value of a NUMBER literal; a literal that overflows is an error."""
+    """The value of a NUMBER literal; a literal that overflows, or a nonzero one
+    that underflows to 0.0, is an error (a subnormal such as 1e-310 is kept)."""
     if len(text) > MAX_NUMBER:
         raise ParseError(
             f"number is too long (over {MAX_NUMBER} characters)",
@@ -57,6 +58,13 @@ def to_float(text: str, span: Span) -> float:
     if value == float("inf"):
         raise ParseError(
             f"number {shorten(text)} is too large: it overflows to infinity", span, kind="numeric"
+        )
+    if value == 0.0 and any(c in "123456789" for c in text.partition("e")[0].partition("E")[0]):
+        raise ParseError(
+            f"number {shorten(text)} is too small: it underflows to 0 "
+            "(the smallest positive float is about 4.9e-324)",
+            span,
+            kind="numeric",
         )
     return value
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import sympy
+from backprop.cli.main import check_exit_code
 from backprop.engine import Result, evaluate
 from backprop.engine.check import EXPRESSION_LIMIT, PER_NODE_LIMIT
 from backprop.engine.gates import GATES
@@ -42,7 +43,7 @@ def test_samples_agree_with_sympy(path: Path) -> None:
     result = evaluate(source, dict(defaults(source)))
     assert result.check.status == "ok", result.check.message
     assert result.check.scope == "all nodes"
-    assert result.exit_code == 0
+    assert check_exit_code(result.check.status) == 0
     for node in carriers(result):
         assert node.verdict == "ok", (node.id, node.text, node.verdict, node.reason)
         assert node.sympy_grad is not None
@@ -92,7 +93,7 @@ def test_a_wrong_gate_derivative_is_a_mismatch() -> None:
         "sin(x*y) + y": "ok",
     }
     assert result.check.status == "mismatch"
-    assert result.exit_code == 1
+    assert check_exit_code(result.check.status) == 1
     # SymPy's opinion is the true one: d/dx sin(x*y) = y*cos(x*y).
     x = result.nodes[0]
     assert x.sympy_grad is not None
@@ -104,7 +105,7 @@ def test_a_slightly_wrong_derivative_is_caught() -> None:
     gates["exp"] = dataclasses.replace(GATES["exp"], local=lambda a, out: (out * (1 + 1e-7),))
     result = evaluate("exp(x)", {"x": 1.0}, gates=gates)
     assert result.nodes[0].verdict == "mismatch"
-    assert result.exit_code == 1
+    assert check_exit_code(result.check.status) == 1
 
 
 # --- kinks and conventions are "n/a", not failures ----------------------------------------
@@ -120,8 +121,11 @@ def test_relu_at_zero_is_not_applicable_rather_than_a_mismatch() -> None:
     assert x.grad == 0.0
     assert x.verdict == "n/a"
     assert "non-differentiable" in x.reason
-    assert result.check.status == "ok"
-    assert result.exit_code == 0
+    # The status is the worst verdict, n/a; a kink leaves the exit code at 0, but not
+    # under --strict.
+    assert result.check.status == "n/a"
+    assert check_exit_code(result.check.status) == 0
+    assert check_exit_code(result.check.status, strict=True) == 1
 
 
 @pytest.mark.parametrize(
@@ -138,7 +142,7 @@ def test_kinks_are_not_applicable(source: str, at: dict) -> None:
     inputs = [n for n in result.nodes if n.op == "var"]
     assert all(n.verdict == "n/a" for n in inputs)
     assert "mismatch" not in {n.verdict for n in result.nodes}
-    assert result.exit_code == 0
+    assert check_exit_code(result.check.status) == 0
 
 
 def test_zero_to_the_zero_is_a_convention_not_a_mismatch() -> None:
@@ -148,7 +152,7 @@ def test_zero_to_the_zero_is_a_convention_not_a_mismatch() -> None:
     assert result.value == 1.0
     assert result.gradients == {"x": 0.0, "y": 0.0}
     assert "mismatch" not in {n.verdict for n in result.nodes}
-    assert result.exit_code == 0
+    assert check_exit_code(result.check.status) == 0
     assert result.nodes[-1].notes  # the pow gate says which convention it used
 
 
@@ -156,7 +160,7 @@ def test_infinite_gradient_agrees_with_sympy() -> None:
     result = evaluate("sqrt(x)", {"x": 0.0})
     assert result.gradients == {"x": math.inf}
     assert result.nodes[0].verdict in ("ok", "n/a")
-    assert result.exit_code == 0
+    assert check_exit_code(result.check.status) == 0
 
 
 # --- limits: time, recursion, size ------------------------------------------------------
@@ -171,7 +175,7 @@ def test_a_chain_of_60_tanh_steps_finishes_checked_gate_by_gate() -> None:
     # budget; the linear gate-by-gate (local) check covers the rest.
     result = evaluate(tanh_chain(60), {"x": 0.5}, check_seconds=1.0)
     assert result.check.status in ("ok", "partial")
-    assert result.exit_code == 0
+    assert check_exit_code(result.check.status) == 0
     verdicts = {n.verdict for n in carriers(result)}
     assert verdicts <= {"ok", "not checked"}
     for node in carriers(result):
@@ -193,7 +197,7 @@ def test_sympy_recursion_error_falls_back_to_the_local_check() -> None:
     finally:
         sys.setrecursionlimit(limit)
     assert result.check.status == "ok"
-    assert result.exit_code == 0
+    assert check_exit_code(result.check.status) == 0
     assert {n.verdict for n in carriers(result)} == {"ok"}
     reasons = {n.reason for n in carriers(result) if n.check == "local"}
     assert reasons == {"checked gate by gate: SymPy ran out of recursion depth"}
@@ -202,7 +206,7 @@ def test_sympy_recursion_error_falls_back_to_the_local_check() -> None:
 def test_a_tiny_budget_leaves_everything_not_checked() -> None:
     result = evaluate(PERCEPTRON, PERCEPTRON_AT, check_seconds=1e-6)
     assert result.check.status == "not checked"
-    assert result.exit_code == 0
+    assert check_exit_code(result.check.status) == 0
     for node in carriers(result):
         assert node.verdict == "not checked"
         assert "out of time" in node.reason and "budget" in node.reason
@@ -217,7 +221,7 @@ def test_over_the_per_node_limit_the_adjoint_check_covers_the_inputs() -> None:
     assert len(carriers(result)) > PER_NODE_LIMIT
     assert result.check.scope == "all nodes"
     assert "gate by gate" in result.check.message
-    assert result.exit_code == 0
+    assert check_exit_code(result.check.status) == 0
     for node in carriers(result):
         if node.op == "var":
             assert node.verdict == "ok" and node.sympy_grad == 1.0
@@ -234,6 +238,6 @@ def test_over_the_expression_limit_every_node_is_checked_gate_by_gate() -> None:
     assert result.value == EXPRESSION_LIMIT + 1
     assert result.gradients == {"x": EXPRESSION_LIMIT + 1}
     assert result.check.status == "ok"
-    assert result.exit_code == 0
+    assert check_exit_code(result.check.status) == 0
     assert all(n.verdict == "ok" and n.check == "local" for n in carriers(result))
     assert f"{EXPRESSION_LIMIT:,}" in result.nodes[0].reason

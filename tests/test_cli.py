@@ -233,6 +233,8 @@ def test_json_has_the_seed_numbers_for_the_perceptron() -> None:
         "method": "sympy",
         "status": "ok",
         "scope": "all nodes",
+        "counts": {"ok": 13, "mismatch": 0, "inaccurate": 0, "n/a": 0, "not checked": 0},
+        "methods": {"adjoint": 13, "local": 0},
         "message": "13 ok",
     }
 
@@ -274,8 +276,13 @@ def test_schema_names_every_gate_verdict_and_status() -> None:
 
     defs = SCHEMA["$defs"]
     assert set(defs["op"]["enum"]) == set(GATES)
-    assert set(defs["verdict"]["enum"]) == {"ok", "mismatch", "n/a", "not checked"}
-    assert "skipped" in defs["check"]["properties"]["status"]["enum"]
+    verdicts = {"ok", "mismatch", "inaccurate", "n/a", "not checked"}
+    assert set(defs["verdict"]["enum"]) == verdicts
+    check = defs["check"]["properties"]
+    assert set(check["counts"]["required"]) == verdicts
+    assert set(check["methods"]["required"]) == {"adjoint", "local"}
+    statuses = {"mismatch", "inaccurate", "partial", "not checked", "n/a", "ok", "skipped"}
+    assert set(check["status"]["enum"]) == statuses
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
 
 

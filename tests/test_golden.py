@@ -110,6 +110,31 @@ SCENARIOS = [
         "eval 'sqrt(x)' --at x=0 --json",
     ),
     Scenario(
+        "inaccurate_cancellation",
+        "(1-cos(x))/x^2 at 1e-5: float64 cancellation makes the gradient 1e4 times the exact "
+        "-8.33e-07; verdict inaccurate with the exact value, exit 1",
+        "eval '(1-cos(x))/x^2' --at x=1e-5",
+        exit=1,
+    ),
+    Scenario(
+        "inaccurate_cancellation_json",
+        "the same in JSON: check.status inaccurate, counts per verdict and per method",
+        "eval '(1-cos(x))/x^2' --at x=1e-5 --json",
+        exit=1,
+    ),
+    Scenario(
+        "inaccurate_overflow",
+        "1/x at 1e-200: the gradient -1e400 overflows float64 to -inf; inaccurate, exit 1",
+        "eval '1/x' --at x=1e-200",
+        exit=1,
+    ),
+    Scenario(
+        "strict_kink",
+        "--strict: a kink's n/a is not proof, exit 1",
+        "eval 'relu(x - 1) * y' --at x=1,y=2 --strict",
+        exit=1,
+    ),
+    Scenario(
         "error_syntax_caret",
         "a syntax error says what was expected and points at the column",
         "eval '1/(1+exp(-x)' --at x=1",
