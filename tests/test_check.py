@@ -77,7 +77,7 @@ def test_no_check_means_no_verdicts() -> None:
 def with_wrong_sin() -> dict:
     """The gate table with sin's local derivative off by a sign: +cos would be -(-cos)."""
     gates = dict(GATES)
-    gates["sin"] = dataclasses.replace(GATES["sin"], local=lambda a, out: (-math.cos(a),))
+    gates["sin"] = dataclasses.replace(GATES["sin"], vjp=lambda L, g, a, out: (g * -L.cos(a),))
     return gates
 
 
@@ -102,7 +102,8 @@ def test_a_wrong_gate_derivative_is_a_mismatch() -> None:
 
 def test_a_slightly_wrong_derivative_is_caught() -> None:
     gates = dict(GATES)
-    gates["exp"] = dataclasses.replace(GATES["exp"], local=lambda a, out: (out * (1 + 1e-7),))
+    wrong = lambda L, g, a, out: (g * (out * (1 + 1e-7)),)  # noqa: E731
+    gates["exp"] = dataclasses.replace(GATES["exp"], vjp=wrong)
     result = evaluate("exp(x)", {"x": 1.0}, gates=gates)
     assert result.nodes[0].verdict == "mismatch"
     assert check_exit_code(result.check.status) == 1

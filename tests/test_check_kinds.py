@@ -93,7 +93,7 @@ def big(body: str) -> str:
 
 def test_a_wrong_local_derivative_is_a_mismatch_that_names_the_gate() -> None:
     gates = dict(GATES)
-    gates["sin"] = dataclasses.replace(GATES["sin"], local=lambda a, out: (-math.cos(a),))
+    gates["sin"] = dataclasses.replace(GATES["sin"], vjp=lambda L, g, a, out: (g * -L.cos(a),))
     result = evaluate(big("sin(x*y)"), {"x": 0.3, "y": 2.0}, gates=gates)
     x = result.nodes[0]
     assert (x.verdict, x.check) == ("mismatch", "local")
@@ -106,7 +106,8 @@ def test_a_wrong_local_derivative_is_a_mismatch_that_names_the_gate() -> None:
 
 def test_a_slightly_wrong_local_derivative_is_caught() -> None:
     gates = dict(GATES)
-    gates["exp"] = dataclasses.replace(GATES["exp"], local=lambda a, out: (out * (1 + 1e-7),))
+    wrong = lambda L, g, a, out: (g * (out * (1 + 1e-7)),)  # noqa: E731
+    gates["exp"] = dataclasses.replace(GATES["exp"], vjp=wrong)
     result = evaluate(big("exp(x)"), {"x": 1.0}, gates=gates)
     assert result.nodes[0].verdict == "mismatch"
     assert check_exit_code(result.check.status) == 1

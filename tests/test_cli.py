@@ -69,7 +69,7 @@ def test_exit_1_when_a_gate_derivative_is_wrong(monkeypatch: pytest.MonkeyPatch)
     from backprop.engine.gates import GATES
 
     # A deliberately wrong rule: sin' = -cos (the right one is cos).
-    wrong = dataclasses.replace(GATES["sin"], local=lambda a, out: (-math.cos(a),))
+    wrong = dataclasses.replace(GATES["sin"], vjp=lambda L, g, a, out: (g * -L.cos(a),))
     monkeypatch.setitem(GATES, "sin", wrong)
     doc = document("sin(x) * y", "--at", "x=0.5,y=2", expect=1)
     assert doc["check"]["status"] == "mismatch"
