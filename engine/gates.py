@@ -252,8 +252,11 @@ def _pow_vjp(L: Any, g: Any, a: Any, b: Any, out: Any) -> tuple[Any, Any]:
     # PyTorch's pow_backward: nothing flows to a where b == 0 (a**0 is 1 for
     # every a), nor to b where a == 1 or a == 0 (1**b and 0**b stay put); the
     # log of a negative base is nan (PyTorch gives nan too).
+    # At 0**0 the exponent's local derivative is 0 but not flat (0**b jumps from
+    # 1 to 0 there): an infinite gradient from above gives nan, as 0 * inf.
     da = L.where(L.abs(b), g * (b * L.pow(a, b - 1.0)), 0.0)
-    db = L.where(L.abs(a), L.where(L.abs(a - 1.0), g * (out * L.log(a)), 0.0), 0.0)
+    at_zero = L.where(b, 0.0, g * 0.0)
+    db = L.where(L.abs(a), L.where(L.abs(a - 1.0), g * (out * L.log(a)), 0.0), at_zero)
     return da, db
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import cast
 
 from backprop.engine.errors import DomainError, NumericError
-from backprop.engine.gates import GATES, Gate, tanh_slope
+from backprop.engine.gates import GATES, Gate
 from backprop.engine.graph import Graph
 
 
@@ -148,54 +147,60 @@ def backward(
 ) -> list[float | None]:
     """d output / d node for every node; None where the node depends on no input.
 
-    Seeded with 1 at the output; each gate multiplies the upstream gradient
-    by its local derivatives and adds the products into its inputs' gradients.
-    A node that depends on an input but does not reach the output gets 0.
+    Seeded with 1 at the output; each gate's vjp rule (the gate table's)
+    turns the upstream gradient into what flows to each input, and that is
+    added into the input's gradient: the first contribution as it is, the
+    others with +, in this order, as the printed gradient program does. A node
+    that depends on an input but does not reach the output gets 0.
     With `trace`, one Visit per gate is appended to it, output first: what
     `explain` and `graph` narrate, so that they never redo the arithmetic.
     """
+    from backprop.engine.derive import floats
+
     nodes = graph.nodes
     depends = depends_on_inputs(graph)
     live = graph.live or live_nodes(graph, depends)
-    grads = [0.0] * len(nodes)
+    grads: list[float | None] = [None] * len(nodes)
     grads[graph.output] = 1.0
-    rule = {name: gate.local for name, gate in gates.items()}
-    flat = {name: gate.flat for name, gate in gates.items() if gate.flat}
-    # A trace goes through the table for every gate (the same floats as inline).
-    inline = gates is GATES and trace is None
+    rules = {name: gate.vjp for name, gate in gates.items()}
+    # The rules run on Python's float operations; a rule that raises (1/0 in a
+    # derivative that is infinite) runs again in IEEE arithmetic (inf, nan).
+    fast, safe = floats(gates, safe=False), floats(gates, safe=True)
     for i in range(graph.output, -1, -1):
-        if not live[i]:
-            continue
         node = nodes[i]
         ins = node.inputs
+        if not ins or not live[i]:
+            continue
         upstream = grads[i]
-        op = node.op
-        if inline and op == "add":
-            a, b = ins
-            grads[a] += upstream
-            grads[b] += upstream
-        elif inline and op == "mul":
-            a, b = ins
-            grads[a] += upstream * values[b]
-            grads[b] += upstream * values[a]
-        elif inline and op == "tanh":
-            j = ins[0]
-            grads[j] += upstream * tanh_slope(values[j])
-        elif ins:
+        if upstream is None:
+            upstream = grads[i] = 0.0  # everything above it was flat
+        rule = rules[node.op]
+        try:
+            if len(ins) == 1:
+                sent = rule(fast, upstream, values[ins[0]], values[i])
+            elif len(ins) == 2:
+                sent = rule(fast, upstream, values[ins[0]], values[ins[1]], values[i])
+            else:
+                sent = rule(fast, upstream, *[values[j] for j in ins], values[i])
+        except (ArithmeticError, ValueError):
+            sent = rule(safe, upstream, *[values[j] for j in ins], values[i])
+        if trace is not None:
             args = [values[j] for j in ins]
-            local = rule[op](*args, values[i])
-            if upstream - upstream != 0.0 and op in flat:  # inf or nan from above
-                # Where the gate is flat in an input, nothing flows back (not inf * 0).
-                still = flat[op](*args, values[i])
-                if trace is not None:
-                    sent = tuple(None if s else upstream * d for d, s in zip(local, still))
-                    trace.append(Visit(i, upstream, tuple(local), sent))
-                ins = tuple(j for j, s in zip(ins, still) if not s)
-                local = tuple(d for d, s in zip(local, still) if not s)
-            elif trace is not None:
-                trace.append(Visit(i, upstream, tuple(local), tuple(upstream * d for d in local)))
-            for j, d in zip(ins, local):
-                grads[j] += upstream * d
-    if all(depends):
-        return cast("list[float | None]", grads)
-    return [g if d else None for g, d in zip(grads, depends)]
+            trace.append(_visit(gates[node.op], i, upstream, args, values[i], sent))
+        for j, c in zip(ins, sent):
+            if c is not None:
+                before = grads[j]
+                grads[j] = c if before is None else before + c
+    return [(0.0 if g is None else g) if d else None for g, d in zip(grads, depends)]
+
+
+def _visit(
+    gate: Gate, i: int, upstream: float, args: list[float], out: float, sent: tuple
+) -> Visit:
+    """What explain narrates at one gate: its local derivatives and what it sent
+    (None where the gate is flat in that input under an infinite gradient)."""
+    shown = tuple(sent)
+    if gate.flat is not None and upstream - upstream != 0.0:
+        still = gate.flat(*args, out)
+        shown = tuple(None if s else c for c, s in zip(shown, still))
+    return Visit(i, upstream, gate.local(*args, out), shown)

@@ -182,6 +182,7 @@ def test_the_rule_adds_nodes_that_compute_what_it_computes_on_floats(name: str) 
             assert values[node.id] == mine or (mine != mine and values[node.id] != values[node.id])
 
 
+@pytest.mark.slow
 def test_a_deep_chain_prints_and_evaluates_without_recursion() -> None:
     from backprop.parser.parse import cycle_collector_paused
 
@@ -267,3 +268,25 @@ def test_zero_gradient_input_reads_back() -> None:
     text = gradient_program("x**0 + y", ["x"]).text
     assert _derivative_value(text, {"x": 0.0, "y": 1.0}) == 0.0
     assert math.copysign(1.0, _derivative_value(text, {"x": 2.0, "y": 1.0})) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("op", "program", "wrong"),
+    [
+        ("mul", "x*y", lambda L, g, a, b, out: (g * b * 2.0, g * a)),
+        ("add", "x + y", lambda L, g, a, b, out: (g, -g)),
+        ("tanh", "tanh(x*y)", lambda L, g, a, out: (g * L.dtanh(a) * 1.5,)),
+    ],
+)
+def test_a_rule_changed_in_the_table_is_the_rule_used(op: str, program: str, wrong) -> None:  # type: ignore[no-untyped-def]
+    """No gate has a copy of its rule in the passes: a wrong rule gives a wrong
+    gradient, and the check calls it a mismatch (issue: add, mul and tanh were inlined)."""
+    import dataclasses
+
+    gates = dict(GATES)
+    gates[op] = dataclasses.replace(GATES[op], vjp=wrong)
+    at = {"x": 0.5, "y": 1.5}
+    right = evaluate(program, at, check=False).gradients
+    result = evaluate(program, at, gates=gates)
+    assert result.gradients != right
+    assert result.check.status == "mismatch"
