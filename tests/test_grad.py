@@ -196,7 +196,12 @@ def test_a_deep_chain_prints_and_evaluates_without_recursion() -> None:
     text = gradient_program(source, ["h"]).text
     assert text.count("\n") < 12 * steps
     value = _derivative_value(text, {"h": 0.3})
+    # 100,000 slopes of 0.5*tanh' underflow to 0 in both; 500 steps do not.
     assert value == evaluate(source, {"h": 0.3}, check=False).gradients["h"]
+    short = "h = tanh(0.5*h + 0.1)\n" * 500 + "h"
+    expected = evaluate(short, {"h": 0.3}, check=False).gradients["h"]
+    assert expected != 0.0
+    assert _derivative_value(gradient_program(short, ["h"]).text, {"h": 0.3}) == expected
     assert sys.getrecursionlimit() < 10_000  # nothing lifted it
 
 
