@@ -368,6 +368,13 @@ def cli() -> None:
     help="Exit 1 unless every gradient is checked and ok (n/a, partial and not checked "
     "count as failures too); for CI jobs that want everything proven.",
 )
+@click.option(
+    "--digits",
+    type=click.IntRange(16, 1000),
+    metavar="N",
+    help="Run the forward and backward passes in N significant digits (16 to 1000; "
+    "mpmath). JSON adds value_exact and grad_exact as decimal strings.",
+)
 @precision_option(
     None, "Significant digits in the table (default: every digit). JSON is always in full."
 )
@@ -380,6 +387,7 @@ def eval_command(
     no_check: bool,
     check_seconds: float,
     strict: bool,
+    digits: int | None,
     precision: int | None,
     traceback: bool,
     source_box: list[str | None],
@@ -397,7 +405,7 @@ def eval_command(
             "--strict asks for every gradient proven; it cannot go with --no-check"
         )
     source, point = load(program, path, at, source_box)
-    result = evaluate(source, point, check=not no_check, check_seconds=check_seconds)
+    result = evaluate(source, point, check=not no_check, check_seconds=check_seconds, digits=digits)
     from backprop.cli import render
 
     if as_json:

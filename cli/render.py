@@ -33,14 +33,19 @@ def fmt(x: float | None, precision: int | None = None) -> str:
     return "" if x is None else number(x, precision)
 
 
+def _exact_or(x: float | None, exact: str | None, precision: int | None) -> str:
+    """With --digits (and no --precision), the N-digit decimal; else the float."""
+    return exact if exact is not None and precision is None else fmt(x, precision)
+
+
 def _cells(node: NodeResult, precision: int | None) -> tuple[str, ...]:
     return (
         str(node.id),
         node.op,
         f"{node.name} = {node.text}" if node.name else node.text,
         ", ".join(map(str, node.inputs)),
-        fmt(node.value, precision),
-        fmt(node.grad, precision),
+        _exact_or(node.value, node.value_exact, precision),
+        _exact_or(node.grad, node.grad_exact, precision),
         fmt(node.sympy_grad, precision),
         (node.verdict or "") + (" (local)" if node.check == "local" else ""),
     )
@@ -52,9 +57,13 @@ def _shown_columns(result: Result) -> int:
 
 
 def _footer(result: Result, precision: int | None) -> list[str]:
-    lines = [f"output  {fmt(result.value, precision)}", "gradients"]
+    exact = result.gradients_exact or {}
+    lines = [f"output  {_exact_or(result.value, result.value_exact, precision)}", "gradients"]
     width = max((len(name) for name in result.gradients), default=0)
-    shown = {name: fmt(grad, precision) or "none" for name, grad in result.gradients.items()}
+    shown = {
+        name: _exact_or(grad, exact.get(name), precision) or "none"
+        for name, grad in result.gradients.items()
+    }
     digits = max((len(text) for text in shown.values()), default=0)
     for name, text in shown.items():
         # Right-aligned like the table's numbers, so signs and points line up.
@@ -305,14 +314,25 @@ def result_document(result: Result) -> dict[str, Any]:
                 item["reason"] = node.reason
         if node.notes:
             item["notes"] = list(node.notes)
+        if result.digits is not None:
+            item["value_exact"] = node.value_exact
+            item["grad_exact"] = node.grad_exact
         nodes.append(item)
     check = result.check
+    exact: dict[str, Any] = {}
+    if result.digits is not None:
+        exact = {
+            "digits": result.digits,
+            "value_exact": result.value_exact,
+            "gradients_exact": result.gradients_exact,
+        }
     return {
         "expression": result.source,
         "at": result.at,
         "value": result.value,
         "output": result.output,
         "gradients": {name: number(g) for name, g in result.gradients.items()},
+        **exact,
         "nodes": nodes,
         "check": {
             "method": check.method,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from backprop.engine.build import CONSTANT_VALUES, build_graph
 from backprop.engine.errors import InputError
@@ -32,6 +32,8 @@ class NodeResult:
     reason: str = ""
     check: str | None = None  # the kind of check behind the verdict: "adjoint" or "local"
     name: str = ""  # the name the program assigned this node (`h1 = tanh(w*x)`), if any
+    value_exact: str | None = None  # with digits: the value and gradient in N digits
+    grad_exact: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,9 @@ class Result:
     check: Check
     # What the backward pass did at each gate, output first (evaluate(trace=True)).
     trace: tuple[Visit, ...] | None = field(default=None, repr=False, compare=False)
+    digits: int | None = None  # evaluate(digits=N): N-digit arithmetic (nodes carry *_exact)
+    value_exact: str | None = None
+    gradients_exact: dict[str, str | None] | None = None
 
 
 def list_inputs(names: list[str]) -> str:
@@ -147,13 +152,16 @@ def evaluate(
     check_seconds: float | None = None,
     gates: Mapping[str, Gate] = GATES,
     trace: bool = False,
+    digits: int | None = None,
 ) -> Result:
     """Parse, build, run forward and backward, cross-check with SymPy, and report.
 
     With `trace`, `result.trace` records what the backward pass did at each
-    gate (for `explain` and `graph`). Raises a BackpropError (ParseError,
-    InputError, DomainError, NumericError) for bad input; a check
-    disagreement is `result.check`.
+    gate (for `explain` and `graph`). With `digits`, the passes run again in
+    that many significant digits (mpmath): values and gradients are those,
+    rounded to floats, and each node carries them as decimal strings too.
+    Raises a BackpropError (ParseError, InputError, DomainError,
+    NumericError) for bad input; a check disagreement is `result.check`.
     """
     visits: list[Visit] | None = [] if trace else None
     with cycle_collector_paused():
@@ -162,6 +170,13 @@ def evaluate(
         values = forward(graph, point, gates)
         grads = backward(graph, values, gates, visits)
         notes, kinked = _notes(graph, values, grads, gates)
+    exact = None
+    if digits is not None:
+        from backprop.engine.exact import exact_passes
+
+        depends = depends_on_inputs(graph)
+        exact = exact_passes(graph, point, digits, depends, live_nodes(graph, depends), gates)
+        values, grads = exact.floats()
 
     checks: list = [None] * len(graph.nodes)
     if check:
@@ -193,7 +208,7 @@ def evaluate(
     with cycle_collector_paused():
         nodes = _node_results(graph, values, grads, notes, checks)
     gradients = {name: grads[i] for name, i in graph.inputs.items()}
-    return Result(
+    result = Result(
         source,
         point,
         values[graph.output],
@@ -202,6 +217,18 @@ def evaluate(
         nodes,
         summary,
         None if visits is None else tuple(visits),
+    )
+    if exact is None:
+        return result
+    texts = exact.texts()
+    return replace(
+        result,
+        nodes=tuple(
+            replace(n, value_exact=v, grad_exact=g) for n, (v, g) in zip(result.nodes, texts)
+        ),
+        digits=digits,
+        value_exact=texts[graph.output][0],
+        gradients_exact={name: texts[i][1] for name, i in graph.inputs.items()},
     )
 
 
