@@ -176,10 +176,27 @@ def backward(
             upstream = grads[i] = 0.0  # everything above it was flat
         rule = rules[node.op]
         try:
-            if len(ins) == 1:
-                sent = rule(fast, upstream, values[ins[0]], values[i])
-            elif len(ins) == 2:
-                sent = rule(fast, upstream, values[ins[0]], values[ins[1]], values[i])
+            if len(ins) == 2:
+                a, b = ins
+                ca, cb = rule(fast, upstream, values[a], values[b], values[i])
+                if trace is None:  # the common case, written out: no loop
+                    if ca is not None:
+                        before = grads[a]
+                        grads[a] = ca if before is None else before + ca
+                    if cb is not None:
+                        before = grads[b]
+                        grads[b] = cb if before is None else before + cb
+                    continue
+                sent: tuple = (ca, cb)
+            elif len(ins) == 1:
+                a = ins[0]
+                (ca,) = rule(fast, upstream, values[a], values[i])
+                if trace is None:
+                    if ca is not None:
+                        before = grads[a]
+                        grads[a] = ca if before is None else before + ca
+                    continue
+                sent = (ca,)
             else:
                 sent = rule(fast, upstream, *[values[j] for j in ins], values[i])
         except (ArithmeticError, ValueError):
