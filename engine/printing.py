@@ -55,6 +55,7 @@ class Program:
     output: str  # how the program's own output is spelled
     derivatives: dict[str, str] = field(default_factory=dict)  # input -> its derivative's name
     inputs: dict[str, str] = field(default_factory=dict)  # input -> its spelled name
+    unread: list[str] = field(default_factory=list)  # inputs no printed statement reads
 
 
 class _Names:
@@ -173,11 +174,13 @@ def statements(
         node = derived.gradients[wanted]
         if name[node] != targets[wanted]:
             lines.append(dialect.assign.format(name=spell(targets[wanted]), expr=text[node]))
+    unread = [spell(labels[i]) for i in range(original) if ops[i] == "var" and not uses[i]]
     return Program(
         lines,
         text[derived.output],
         {wanted: spell(targets[wanted]) for wanted in wrt},
         {n: spell(n) for n in input_names},
+        unread,
     )
 
 
@@ -233,7 +236,9 @@ def header(source: str, wrt: Sequence[str], comment: str = "#") -> list[str]:
 def to_bp(derived: Derived, wrt: Sequence[str], assigned: Mapping[int, str], source: str) -> str:
     """A program in backprop's language whose output is d out/d (the last of `wrt`)."""
     program = statements(derived, wrt, assigned, BP)
-    lines = program.lines
+    # An input that no statement reads (the program `x`, or a statement `x;`) is
+    # still read, as a statement of its own, so that it stays an input.
+    lines = program.unread + program.lines
     if wrt and not lines[-1].startswith(f"{program.derivatives[wrt[-1]]} = "):
         lines.append(program.derivatives[wrt[-1]])  # the output is the last statement
     at_lines = [m.group(0).lstrip("\ufeff") for m in _AT_LINE.finditer(source)]

@@ -295,3 +295,15 @@ def test_a_rule_changed_in_the_table_is_the_rule_used(op: str, program: str, wro
     result = evaluate(program, at, gates=gates)
     assert result.gradients != right
     assert result.check.status == "mismatch"
+
+
+@pytest.mark.parametrize(
+    ("source", "at"),
+    [("x", {"x": 2.0}), ("x; y*3", {"x": 1.0, "y": 2.0}), ("x\n# at: x=4\n", None)],
+)
+def test_an_input_no_gate_reads_stays_an_input(source: str, at: dict[str, float] | None) -> None:
+    point = at or dict(defaults(source))
+    expected = evaluate(source, point, check=False).gradients
+    for name in expected:
+        text = gradient_program(source, [name]).text
+        assert _derivative_value(text, point) == expected[name]
