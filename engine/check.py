@@ -39,6 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from backprop.engine.api import METHODS, VERDICTS
 from backprop.engine.gates import GATES, Gate
 from backprop.engine.graph import Graph
 from backprop.engine.passes import depends_on_inputs, live_nodes
@@ -901,8 +902,6 @@ def _reconcile(
     )
 
 
-VERDICTS = ("ok", "mismatch", "inaccurate", "n/a", "not checked")
-METHODS = ("adjoint", "local")
 
 
 def _summarise(results: tuple[NodeCheck | None, ...], scope: str) -> CheckOutcome:
