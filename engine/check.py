@@ -902,8 +902,6 @@ def _reconcile(
     )
 
 
-
-
 def _summarise(results: tuple[NodeCheck | None, ...], scope: str) -> CheckOutcome:
     """The worst verdict that occurred (mismatch, inaccurate, partial, n/a, ok) and the counts."""
     counts = dict.fromkeys(VERDICTS, 0)
