@@ -86,8 +86,8 @@ def test_no_digits_imports_no_mpmath() -> None:
     code = (
         "import sys; from backprop.engine import evaluate; "
         "evaluate('x*x', {'x': 2.0}, check=False); "
-        "print('mpmath' in sys.modules)"
+        "print('mpmath' in sys.modules, 'backprop.engine.check' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False False"  # nor the check's module, without the check
     assert Path(ROOT / "engine" / "exact.py").exists()
