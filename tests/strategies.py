@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import mpmath
 from backprop.parser.lang import ALIASES
 from backprop.parser.tree import Assign, Binary, Call, Expr, Name, Num, Program, Unary
 from hypothesis import strategies as st
@@ -73,11 +74,15 @@ class GenProgram:
 
 
 def _sigmoid(a: float) -> float:
-    return 1.0 / (1.0 + math.exp(-a))
+    # In 40 digits, rounded once: the naive float formulas lose digits on their own
+    # (log(1 + e^a) keeps only eps/e^a of its relative accuracy for a << 0).
+    with mpmath.workdps(40):
+        return float(1 / (1 + mpmath.exp(-a)))
 
 
 def _softplus(a: float) -> float:
-    return math.log(1.0 + math.exp(a))
+    with mpmath.workdps(40):
+        return float(mpmath.log1p(mpmath.exp(a)))
 
 
 MATH: dict[str, Callable[..., float]] = {

@@ -42,15 +42,27 @@ EPS = sys.float_info.epsilon
 
 
 def conditioning(result: Result) -> float:
-    """kappa = sum over nodes of |value * grad|: a bound on the output's rounding noise / eps.
+    """kappa = sum of |value| * w over the nodes: a first-order bound on the output's
+    rounding noise over eps.
 
-    Each node's result is rounded to within eps*|value|, and that error
-    reaches the output multiplied by the node's gradient (to first order).
+    Each node's result is rounded to within eps*|value|, and that error reaches
+    the output multiplied by the sum over paths of the products of |local
+    derivatives| (w). Constant sub-expressions count too: softplus(-5) is
+    rounded however it is computed, and its error flows on like any other.
     """
-    total = 0.0
-    for node in result.nodes:
-        if node.grad is not None and math.isfinite(node.grad):
-            total += abs(node.value * node.grad)
+    from backprop.engine.gates import GATES
+
+    nodes = result.nodes
+    weight = [0.0] * len(nodes)
+    weight[result.output] = 1.0
+    for node in reversed(nodes):
+        if not node.inputs or not weight[node.id]:
+            continue
+        local = GATES[node.op].local(*[nodes[j].value for j in node.inputs], node.value)
+        for j, d in zip(node.inputs, local):
+            if math.isfinite(d):
+                weight[j] += weight[node.id] * abs(d)
+    total = sum(abs(node.value) * w for node, w in zip(nodes, weight) if math.isfinite(w))
     return total + abs(result.value)
 
 
