@@ -76,9 +76,10 @@ class ProgramCommand(click.Command):
             return super().parse_args(ctx, args)
         except click.NoSuchOption as err:
             if err.option_name[1:2] != "-":  # "-x**2", not a mistyped "--option"
+                at = " --at x=1" if any(p.name == "at" for p in self.params) else ""
                 err.message = (
                     f"no such option {shorten(err.option_name, 40)!r}; a program that starts "
-                    f"with '-' goes after '--', as in: backprop {ctx.info_name} --at x=1 -- "
+                    f"with '-' goes after '--', as in: backprop {ctx.info_name}{at} -- "
                     '"-x**2"'
                 )
             raise

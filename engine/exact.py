@@ -145,7 +145,7 @@ def _passes(
             continue
         upstream = grads[i]
         if upstream is None:
-            upstream = grads[i] = ctx.zero
+            continue  # nothing flowed here: nothing flows on
         sent = gates[nodes[i].op].vjp(L, upstream, *[values[j] for j in ins], values[i])
         for j, c in zip(ins, sent):
             if c is not None:

@@ -130,11 +130,9 @@ def _pow_kink(a: float, b: float, out: float) -> str | None:
     return None
 
 
-# Correctly rounded constants: 2/sqrt(pi), 1/ln 2 and 1/ln 10 (computing them in
-# floats would add an ulp of error to every slope that uses them).
+# 2/sqrt(pi), correctly rounded (computing it in floats would add an ulp of error
+# to every slope that uses it).
 TWO_OVER_SQRT_PI = 1.1283791670955126
-LOG2_E = 1.4426950408889634
-LOG10_E = 0.4342944819032518
 _SPLIT = 134217729.0  # 2**27 + 1: Veltkamp's splitting constant for doubles
 
 
@@ -256,7 +254,10 @@ def _pow_vjp(L: Any, g: Any, a: Any, b: Any, out: Any) -> tuple[Any, Any]:
     # 1 to 0 there): an infinite gradient from above gives nan, as 0 * inf.
     da = L.where(L.abs(b), g * (b * L.pow(a, b - 1.0)), 0.0)
     at_zero = L.where(b, 0.0, g * 0.0)
-    db = L.where(L.abs(a), L.where(L.abs(a - 1.0), g * (out * L.log(a)), 0.0), at_zero)
+    # log(1) in place of log(0): the branch that reads it is not taken at a = 0, and a
+    # printed program evaluates every branch (log(0) would be an error there).
+    log_a = L.log(L.where(L.abs(a), a, 1.0))
+    db = L.where(L.abs(a), L.where(L.abs(a - 1.0), g * (out * log_a), 0.0), at_zero)
     return da, db
 
 
@@ -283,7 +284,8 @@ def _atan2_vjp(L: Any, g: Any, y: Any, x: Any, out: Any) -> tuple[Any, Any]:
 def _hypot_vjp(L: Any, g: Any, a: Any, b: Any, out: Any) -> tuple[Any, Any]:
     # a/out and b/out; at (0, 0) nothing: hypot(a, 0) = abs(a), and abs'(0) = 0
     # (torch.linalg.vector_norm also gives 0; torch.hypot's a / out gives nan).
-    return L.where(out, g * L.div(a, out), 0.0), L.where(out, g * L.div(b, out), 0.0)
+    safe = L.where(out, out, 1.0)  # 1 in place of 0: that branch is not taken there
+    return L.where(out, g * L.div(a, safe), 0.0), L.where(out, g * L.div(b, safe), 0.0)
 
 
 def _logsumexp_vjp(L: Any, g: Any, *args_out: Any) -> tuple[Any, ...]:
@@ -322,9 +324,9 @@ _ROWS = [
     Gate("log1p", 1, math.log1p, lambda L, g, a, out: (g * L.div(1.0, 1.0 + a),), _log1p_sympy,
          "log1p", "an argument greater than -1"),
     Gate("expm1", 1, math.expm1, lambda L, g, a, out: (g * L.exp(a),), _expm1_sympy, "expm1"),
-    Gate("log2", 1, math.log2, lambda L, g, a, out: (g * (L.div(1.0, a) * LOG2_E),),
+    Gate("log2", 1, math.log2, lambda L, g, a, out: (g * L.div(1.0, a * L.log(2.0)),),
          lambda sp, a: sp.log(a, 2), "log2", "a positive argument"),
-    Gate("log10", 1, math.log10, lambda L, g, a, out: (g * (L.div(1.0, a) * LOG10_E),),
+    Gate("log10", 1, math.log10, lambda L, g, a, out: (g * L.div(1.0, a * L.log(10.0)),),
          lambda sp, a: sp.log(a, 10), "log10", "a positive argument"),
     Gate("sqrt", 1, math.sqrt, lambda L, g, a, out: (g * L.div(1.0, 2.0 * out),),
          lambda sp, a: sp.sqrt(a), "sqrt", "a non-negative argument"),

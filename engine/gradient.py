@@ -40,7 +40,8 @@ def _wanted(graph: Graph, wrt: Sequence[str] | None) -> list[str]:
     if unknown:
         verb = "is not an input" if len(unknown) == 1 else "are not inputs"
         raise InputError(f"{name_list(unknown)} {verb}; {list_inputs(names)}")
-    return list(dict.fromkeys(wrt))
+    # Each name once, where it was last given: the last --wrt is the output.
+    return list(reversed(dict.fromkeys(reversed(wrt))))
 
 
 def gradient_program(

@@ -173,7 +173,7 @@ def backward(
             continue
         upstream = grads[i]
         if upstream is None:
-            upstream = grads[i] = 0.0  # everything above it was flat
+            continue  # nothing flowed here (sign, a where's condition): nothing flows on
         rule = rules[node.op]
         try:
             if len(ins) == 2:

@@ -16,6 +16,7 @@ import keyword
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from backprop.engine.derive import Derived
 from backprop.parser.errors import printable
@@ -258,6 +259,9 @@ _PY_HELPERS = {
     "    return 4.0 * e / ((1.0 + e) * (1.0 + e))\n",
     "dsigmoid": "def dsigmoid(a):\n    e = math.exp(-abs(a))\n"
     "    return e / ((1.0 + e) * (1.0 + e))\n",
+    "derf": "def derf(a):\n    return 2.0 / math.sqrt(math.pi) * math.exp(-a * a)\n",
+    "logsumexp": "def logsumexp(*args):\n    top = max(args)\n"
+    "    return top + math.log(math.fsum(math.exp(x - top) for x in args))\n",
     "where": "def where(c, t, f):\n    return t if c > 0 else f\n",
     "sign": "def sign(a):\n    return 1.0 if a > 0 else -1.0 if a < 0 else 0.0\n",
 }
@@ -277,8 +281,13 @@ def _py_name(name: str) -> str:
     return f"{name}_" if keyword.iskeyword(name) or name in ("math", "gradient") else name
 
 
+def _py_number(x: float) -> tuple[str, int]:
+    text = repr(x)  # 2.0, not 2: the module computes in floats, as the engine does
+    return text, (PREFIX if text.startswith("-") else ATOM)
+
+
 PYTHON = Dialect(
-    _py_expression, "    {name} = {expr}", _py_name, lambda name: f"math.{name}", number
+    _py_expression, "    {name} = {expr}", _py_name, lambda name: f"math.{name}", _py_number
 )
 
 
@@ -288,6 +297,14 @@ def to_python(
     """A self-contained Python module: `gradient(...)` returns the value and the gradient."""
     program = statements(derived, wrt, assigned, PYTHON)
     params = [program.inputs[n] for n in _input_order(derived)]
+    clash = sorted({p for p in params if params.count(p) > 1})
+    if clash:
+        from backprop.parser.errors import BackpropError
+
+        raise BackpropError(
+            f"the inputs {', '.join(clash)} would have the same name in Python "
+            "(a keyword gets a trailing _): rename one, or use --format bp"
+        )
     used = {op for op in derived.ops if op in _PY_HELPERS}
     comment = header(source, wrt)[0]
     out = [comment, "import math", ""]
@@ -438,18 +455,34 @@ def sympy_to_bp(expr: object) -> str:
     import sympy as sp
 
     done: dict[int, tuple[str, int]] = {}
+    parts: dict[int, tuple[object, ...]] = {}  # what each node is written from
     stack: list[tuple[object, bool]] = [(expr, False)]
     while stack:
         node, ready = stack.pop()
         if id(node) in done:
             continue
-        args = node.args  # type: ignore[attr-defined]
-        if not ready and args and not isinstance(node, (sp.Rational, sp.Float)):
-            stack.append((node, True))
-            stack.extend((a, False) for a in args)
-            continue
-        done[id(node)] = _sympy_node(sp, node, [done[id(a)] for a in args] if ready else [])
+        if not ready:
+            parts[id(node)] = _parts(sp, node)
+            if parts[id(node)]:
+                stack.append((node, True))
+                stack.extend((a, False) for a in parts[id(node)])
+                continue
+        kids = [done[id(a)] for a in parts[id(node)]]
+        done[id(node)] = _sympy_node(sp, node, kids)
     return done[id(expr)][0]
+
+
+def _parts(sp: Any, node: Any) -> tuple[object, ...]:
+    """The sub-expressions a node is written from; where(c, t, f) for SymPy's
+    Piecewise((t, c > 0), (f, True)), the form `where` and its derivatives take."""
+    if isinstance(node, (sp.Rational, sp.Float)):
+        return ()
+    if isinstance(node, sp.Piecewise):
+        (t, cond), (f, otherwise) = node.args if len(node.args) == 2 else ((0, 0), (0, 0))
+        if otherwise is not sp.true or not isinstance(cond, sp.StrictGreaterThan):
+            raise NotPrintable("Piecewise")
+        return (cond.lhs - cond.rhs, t, f)
+    return tuple(node.args)
 
 
 def _sympy_node(sp: object, node: object, kids: list[tuple[str, int]]) -> tuple[str, int]:
@@ -500,6 +533,8 @@ def _sympy_node(sp: object, node: object, kids: list[tuple[str, int]]) -> tuple[
         return _infix("pow", texts, powers, _BP_BINARY)
     if name in _SYMPY_FUNCTIONS:
         return f"{_SYMPY_FUNCTIONS[name]}({', '.join(texts)})", ATOM
+    if name == "Piecewise":
+        return f"where({', '.join(texts)})", ATOM
     if name == "Heaviside":
         return f"where({texts[0]}, 1, 0)", ATOM  # PyTorch's relu'(0) = 0, not SymPy's 1/2
     raise NotPrintable(name)

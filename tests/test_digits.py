@@ -91,3 +91,11 @@ def test_no_digits_imports_no_mpmath() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"  # nor the check's module, without the check
     assert Path(ROOT / "engine" / "exact.py").exists()
+
+
+@pytest.mark.parametrize(("op", "base"), [("log2", 2), ("log10", 10)])
+def test_logarithms_to_a_base_in_many_digits(op: str, base: int) -> None:
+    result = evaluate(f"{op}(x)", {"x": 3.0}, digits=30)
+    with mpmath.workdps(60):
+        expected = 1 / (3 * mpmath.log(base))
+    assert agree(result.gradients_exact["x"], expected, 30)

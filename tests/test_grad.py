@@ -307,3 +307,56 @@ def test_an_input_no_gate_reads_stays_an_input(source: str, at: dict[str, float]
     for name in expected:
         text = gradient_program(source, [name]).text
         assert _derivative_value(text, point) == expected[name]
+
+
+@pytest.mark.parametrize(
+    ("source", "at", "wrt"),
+    [
+        ("x^y", {"x": 0.0, "y": 2.0}, "y"),  # 0**y is flat in y: the log(0) branch is not taken
+        ("hypot(x, y)", {"x": 0.0, "y": 0.0}, "x"),  # the kink: 0, not 0/0
+        ("hypot(x, y)*3", {"x": 0.0, "y": 0.0}, "y"),
+    ],
+)
+def test_the_printed_program_reads_back_where_a_branch_not_taken_is_undefined(
+    source: str, at: dict[str, float], wrt: str
+) -> None:
+    text = gradient_program(source, [wrt]).text
+    assert _derivative_value(text, at) == evaluate(source, at, check=False).gradients[wrt] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("source", "at", "expected"),
+    [
+        ("where(sqrt(x), 1, 2)*x", {"x": 0.0}, 2.0),  # nothing flows into where's condition
+        ("sign(sqrt(x)) + x", {"x": 0.0}, 1.0),  # nor through sign
+        ("sign(-x)", {"x": 1.0}, 0.0),
+    ],
+)
+def test_nothing_flows_on_from_a_node_that_received_nothing(
+    source: str, at: dict[str, float], expected: float
+) -> None:
+    got = evaluate(source, at, check=False).gradients["x"]
+    assert got == expected and math.copysign(1.0, got) == math.copysign(1.0, expected)
+    assert _derivative_value(gradient_program(source, ["x"]).text, at) == got
+
+
+def test_the_last_wrt_is_the_output() -> None:
+    text = gradient_program("x*y*2", ["x", "y", "x"]).text
+    assert text.rstrip().splitlines()[-1].startswith("d_x")
+    assert _derivative_value(text, {"x": 1.0, "y": 5.0}) == 10.0
+
+
+def test_python_format_writes_every_gate_it_uses() -> None:
+    code = gradient_program("erf(x) + logsumexp(x, y) + 2*x", fmt="python").text
+    module: dict[str, object] = {}
+    exec(compile(code, "<backprop grad>", "exec"), module)  # our own output, in a test
+    value, grads = module["gradient"](0.3, 0.2)  # type: ignore[operator]
+    result = evaluate("erf(x) + logsumexp(x, y) + 2*x", {"x": 0.3, "y": 0.2}, check=False)
+    assert value == pytest.approx(result.value, rel=1e-15)
+    assert grads["x"] == pytest.approx(result.gradients["x"], rel=1e-15)
+    assert isinstance(grads["y"], float)
+
+
+def test_python_names_that_would_collide_are_refused() -> None:
+    done = run("grad", "lambda*lambda_", "--format", "python", expect=2)
+    assert "lambda, lambda_" in done.stderr or "lambda_" in done.stderr
