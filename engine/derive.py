@@ -176,17 +176,13 @@ class Builder:
     @classmethod
     def from_graph(cls, graph: Graph) -> Builder:
         nodes = graph.nodes
-        builder = cls(
+        return cls(
             [n.op for n in nodes],
             [n.inputs for n in nodes],
             [n.value for n in nodes],
             [n.label for n in nodes],
             {},
         )
-        return builder
-
-    def handle(self, i: int) -> Handle:
-        return Handle(self, i)
 
     def const(self, x: float) -> Handle:
         key = (x, math.copysign(1.0, x))
@@ -312,15 +308,12 @@ def reverse(graph: Graph) -> Derived:
 def evaluate_floats(derived: Derived, values: Sequence[float]) -> list[float]:
     """Every node's value: the program's own from `values`, then the adjoint nodes
     in IEEE arithmetic (a derivative may be infinite or nan)."""
-    from backprop.engine.gates import GATES
-
+    arithmetic = floats()
     out = list(values[: derived.original])
-    forwards = {name: gate.forward for name, gate in GATES.items()}
     for i in range(derived.original, len(derived.ops)):
         op = derived.ops[i]
         if op == "const":
             out.append(derived.values[i])
             continue
-        args = [out[j] for j in derived.inputs[i]]
-        out.append(ieee(op, forwards[op], *args))
+        out.append(getattr(arithmetic, op)(*[out[j] for j in derived.inputs[i]]))
     return out

@@ -85,7 +85,6 @@ def _symbolic(
     import sympy as sp
     from backprop.engine.check import _deadline, _OutOfTime
     from backprop.engine.printing import (
-        _AT_LINE,
         LATEX,
         NotPrintable,
         header,
@@ -125,11 +124,11 @@ def _symbolic(
         "written out by backprop grad", "simplified by SymPy" if simplify else "by SymPy"
     )
     top += [f"{comment} note: {note}" for note in notes]
-    if fmt == "bp" and _AT_LINE.search(source):
+    from backprop.engine.point import AT_LINE, defaults
+
+    if fmt == "bp" and AT_LINE.search(source):
         # Keep the point for the inputs the simplified derivatives still read:
         # a name in '# at:' that is not an input would be an error.
-        from backprop.engine.point import defaults
-
         read = {str(s) for name in wanted for s in getattr(exprs[name], "free_symbols", ())}
         kept = [f"{n}={v!r}" for n, v in defaults(source) if n in read]
         if kept:

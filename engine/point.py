@@ -11,7 +11,7 @@ from backprop.parser.lexer import NAME_RE, NUMBER_RE, describe_character, to_flo
 
 # A line's end may be CRLF, and the first line may start with a byte-order mark.
 # `# At:` and `# AT:` are read too: a point silently ignored is worse than either.
-_AT_LINE = re.compile(r"^\ufeff?[ \t]*#[ \t]*at:([^\r\n]*)", re.MULTILINE | re.IGNORECASE)
+AT_LINE = re.compile(r"^\ufeff?[ \t]*#[ \t]*at:([^\r\n]*)", re.MULTILINE | re.IGNORECASE)
 
 
 def parse_at(items: Iterable[str], where: str = "--at") -> list[tuple[str, float]]:
@@ -54,7 +54,7 @@ def defaults(source: str) -> list[tuple[str, float]]:
     """The point a sample file carries in `# at: w0=2, x0=-1` comment lines."""
     pairs: list[tuple[str, float]] = []
     seen: set[str] = set()
-    for match in _AT_LINE.finditer(source):
+    for match in AT_LINE.finditer(source):
         try:
             found = parse_at([match.group(1)], where="'# at:'")
         except InputError as err:  # point at the line in the program

@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backprop.engine.derive import Derived
+from backprop.engine.point import AT_LINE
 from backprop.parser.errors import printable
 from backprop.parser.lang import CONSTANTS, FUNCTIONS
 
 PLUS, TIMES, PREFIX, POWER, ATOM = 10, 20, 30, 40, 100  # the parser's binding powers
 INLINE_LIMIT = 72  # characters: a longer sub-expression becomes a statement of its own
-
-_AT_LINE = re.compile(r"^\ufeff?[ \t]*#[ \t]*at:[^\r\n]*", re.MULTILINE | re.IGNORECASE)
 
 
 def number(x: float) -> tuple[str, int]:
@@ -242,7 +241,7 @@ def to_bp(derived: Derived, wrt: Sequence[str], assigned: Mapping[int, str], sou
     lines = program.unread + program.lines
     if wrt and not lines[-1].startswith(f"{program.derivatives[wrt[-1]]} = "):
         lines.append(program.derivatives[wrt[-1]])  # the output is the last statement
-    at_lines = [m.group(0).lstrip("\ufeff") for m in _AT_LINE.finditer(source)]
+    at_lines = [m.group(0).lstrip("\ufeff") for m in AT_LINE.finditer(source)]
     return "\n".join(header(source, wrt) + at_lines + lines) + "\n"
 
 
