@@ -186,6 +186,16 @@ def _no_color(ctx: click.Context, param: click.Parameter, value: bool) -> None:
         ctx.meta["backprop.no_color"] = True
 
 
+def digits_option(more: str) -> Callable[[Any], Any]:
+    """--digits N: N-digit arithmetic (mpmath), for eval, explain and grad."""
+    return click.option(
+        "--digits",
+        type=click.IntRange(16, 1000),
+        metavar="N",
+        help=f"Run the passes in N significant digits (16 to 1000; mpmath). {more}",
+    )
+
+
 def precision_option(default: int | None, help: str) -> Callable[[Any], Any]:
     """--precision DIGITS, 1 to 17 significant digits (17 round-trip a float)."""
     return click.option(
@@ -369,13 +379,7 @@ def cli() -> None:
     help="Exit 1 unless every gradient is checked and ok (n/a, partial and not checked "
     "count as failures too); for CI jobs that want everything proven.",
 )
-@click.option(
-    "--digits",
-    type=click.IntRange(16, 1000),
-    metavar="N",
-    help="Run the forward and backward passes in N significant digits (16 to 1000; "
-    "mpmath). JSON adds value_exact and grad_exact as decimal strings.",
-)
+@digits_option("JSON adds value_exact and grad_exact as decimal strings.")
 @precision_option(
     None, "Significant digits in the table (default: every digit). JSON is always in full."
 )

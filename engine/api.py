@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from backprop.engine.build import CONSTANT_VALUES, build_graph
 from backprop.engine.errors import InputError
@@ -71,6 +72,8 @@ class Result:
     digits: int | None = None  # evaluate(digits=N): N-digit arithmetic (nodes carry *_exact)
     value_exact: str | None = None
     gradients_exact: dict[str, str | None] | None = None
+    # With digits: every value and gradient as mpmath numbers (engine.exact.Exact).
+    exact: Any = field(default=None, repr=False, compare=False)
 
 
 def list_inputs(names: list[str]) -> str:
@@ -179,8 +182,11 @@ def evaluate(
         from backprop.engine.exact import exact_passes
 
         depends = depends_on_inputs(graph)
-        exact = exact_passes(graph, point, digits, depends, live_nodes(graph, depends), gates)
+        live = live_nodes(graph, depends)
+        exact = exact_passes(graph, point, digits, depends, live, gates, trace)
         values, grads = exact.floats()
+        if trace:
+            visits = list(exact.trace or ())
 
     checks: list = [None] * len(graph.nodes)
     if check:
@@ -231,6 +237,7 @@ def evaluate(
         digits=digits,
         value_exact=texts[graph.output][0],
         gradients_exact={name: texts[i][1] for name, i in graph.inputs.items()},
+        exact=exact,
     )
 
 
