@@ -221,7 +221,7 @@ def _compile(gates: Mapping[str, Gate], ops: tuple[str, ...], kind: str) -> Call
     return namespace["run"]
 
 
-_CACHE: dict[tuple[str, tuple[str, ...]], Callable[..., Any]] = {}
+_CACHE: dict[tuple[str, tuple[str, ...], tuple[Gate, ...]], Callable[..., Any]] = {}
 
 
 def loop(
@@ -231,7 +231,8 @@ def loop(
     ops = _commonest(nodes, gates, start)
     if gates is not GATES:
         return _compile(gates, ops, kind)  # a replaced table: its own rules, traced now
-    key = (kind, ops)
+    # The rows themselves are part of the key: a row replaced in place is traced again.
+    key = (kind, ops, tuple(gates[op] for op in ops))
     if key not in _CACHE:
         _CACHE[key] = _compile(gates, ops, kind)
     return _CACHE[key]

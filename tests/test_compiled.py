@@ -124,3 +124,17 @@ def test_a_gate_the_tracer_cannot_read_is_called_through_the_table() -> None:
 def test_a_long_chain_uses_its_commonest_gates_branches() -> None:
     graph = build_graph(parse("h = x\n" + "h = tanh(0.9*h + 0.1)\n" * 2000 + "h"))
     assert set(compiled._commonest(graph.nodes, GATES, None)) == {"tanh", "add", "mul"}
+
+
+def test_a_row_replaced_in_place_after_a_run_is_the_rule_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The loops and the float arithmetic are made once per table; a row replaced
+    # in the default table afterwards must not leave the old rule running.
+    evaluate("x*y + tanh(x)", {"x": 3.0, "y": 5.0}, check=False)  # the caches are warm
+    monkeypatch.setitem(
+        GATES, "mul", replace(GATES["mul"], vjp=lambda L, g, a, b, out: (2.0 * g * b, g * a))
+    )
+    monkeypatch.setitem(GATES, "dtanh", replace(GATES["dtanh"], forward=lambda a: 0.0))
+    result = evaluate("x*y + tanh(x)", {"x": 3.0, "y": 5.0}, check=False)
+    assert result.gradients["x"] == 10.0  # 2 * y from the wrong mul, 0 from the wrong tanh slope
