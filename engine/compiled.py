@@ -23,7 +23,8 @@ from typing import Any
 from backprop.engine.gates import GATES, Gate
 
 BRANCHES = 8  # gates with a branch of their own; the rest go through the table
-_SAMPLE = 4096  # nodes looked at to find the commonest gates
+_SAMPLE = 4096  # nodes looked at to find the commonest gates,
+_RUNS = 16  # in this many runs of consecutive nodes
 
 
 class _Untraceable(Exception):
@@ -241,8 +242,13 @@ def loop(
 def _commonest(nodes: Any, gates: Mapping[str, Gate], start: int | None) -> tuple[str, ...]:
     """The gates of fixed arity that most nodes have, commonest first (from a sample)."""
     end = len(nodes) if start is None else start + 1
-    step = max(1, end // _SAMPLE)
-    seen = Counter(node.op for node in itertools.islice(nodes, 0, end, step))
+    # Runs of consecutive nodes spread over the graph: a sample of every k-th
+    # node could see only some gates of a repeating pattern (var, var, mul, add).
+    width = _SAMPLE // _RUNS
+    seen: Counter[str] = Counter()
+    for k in range(_RUNS):
+        first = k * max(0, end - width) // max(1, _RUNS - 1)
+        seen.update(node.op for node in itertools.islice(nodes, first, min(end, first + width)))
     return tuple(
         op
         for op, _ in seen.most_common()

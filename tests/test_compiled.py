@@ -138,3 +138,10 @@ def test_a_row_replaced_in_place_after_a_run_is_the_rule_used(
     monkeypatch.setitem(GATES, "dtanh", replace(GATES["dtanh"], forward=lambda a: 0.0))
     result = evaluate("x*y + tanh(x)", {"x": 3.0, "y": 5.0}, check=False)
     assert result.gradients["x"] == 10.0  # 2 * y from the wrong mul, 0 from the wrong tanh slope
+
+
+def test_a_repeating_pattern_gets_a_branch_for_each_of_its_gates() -> None:
+    # sum of w_i*x_i: var, var, mul, add repeating; every 4k-th node would be one gate only.
+    source = " + ".join(f"w{i}*x{i}" for i in range(20_000))
+    graph = build_graph(parse(source))
+    assert set(compiled._commonest(graph.nodes, GATES, None)) == {"mul", "add"}
