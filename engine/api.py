@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from backprop.engine.build import CONSTANT_VALUES, build_graph
 from backprop.engine.errors import InputError
@@ -13,6 +14,9 @@ from backprop.engine.graph import Graph
 from backprop.engine.passes import Visit, backward, depends_on_inputs, forward, live_nodes
 from backprop.parser import Span, name_list, parse, shorten
 from backprop.parser.parse import cycle_collector_paused
+
+if TYPE_CHECKING:
+    from backprop.engine.fd import FiniteDifference
 
 # The check's words, here so that a run without the check needs not import it.
 VERDICTS = ("ok", "mismatch", "inaccurate", "n/a", "not checked")
@@ -71,6 +75,8 @@ class Result:
     digits: int | None = None  # evaluate(digits=N): N-digit arithmetic (nodes carry *_exact)
     value_exact: str | None = None
     gradients_exact: dict[str, str | None] | None = None
+    # evaluate(fd=True): each input's finite difference (engine/fd.py), by name.
+    fd: dict[str, FiniteDifference] | None = None
 
 
 def list_inputs(names: list[str]) -> str:
@@ -157,6 +163,7 @@ def evaluate(
     gates: Mapping[str, Gate] = GATES,
     trace: bool = False,
     digits: int | None = None,
+    fd: bool = False,
 ) -> Result:
     """Parse, build, run forward and backward, cross-check with SymPy, and report.
 
@@ -164,6 +171,7 @@ def evaluate(
     gate (for `explain` and `graph`). With `digits`, the passes run again in
     that many significant digits (mpmath): values and gradients are those,
     rounded to floats, and each node carries them as decimal strings too.
+    With `fd`, `result.fd` holds each input's finite difference (engine/fd.py).
     Raises a BackpropError (ParseError, InputError, DomainError,
     NumericError) for bad input; a check disagreement is `result.check`.
     """
@@ -210,6 +218,11 @@ def evaluate(
     with cycle_collector_paused():
         nodes = _node_results(graph, values, grads, notes, checks)
     gradients = {name: grads[i] for name, i in graph.inputs.items()}
+    differences = None
+    if fd:
+        from backprop.engine.fd import finite_differences
+
+        differences = finite_differences(graph, point, grads, kinked, gates)
     result = Result(
         source,
         point,
@@ -219,6 +232,7 @@ def evaluate(
         nodes,
         summary,
         None if visits is None else tuple(visits),
+        fd=differences,
     )
     if exact is None:
         return result
