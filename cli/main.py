@@ -301,6 +301,7 @@ class _Commands(click.Group):
         "explain": "backprop.cli.explain",
         "graph": "backprop.cli.graph",
         "grad": "backprop.cli.grad",
+        "check": "backprop.cli.check",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -157,18 +157,21 @@ def finite_differences(
     grads: Sequence[float | None],
     kinked: Sequence[bool],
     gates: Mapping[str, Gate] = GATES,
+    names: Sequence[str] | None = None,
 ) -> dict[str, FiniteDifference]:
-    """Each input's finite difference at `point`, compared with `grads` (the engine's).
+    """Each input's finite difference at `point` (or those in `names`), compared with
+    `grads` (the engine's, or a claimed derivative's value at the input's id).
 
     `kinked[i]` is the engine's flag: node i's gradient passes a gate at a
     non-differentiable point.
     """
-    work = 5 * len(graph.nodes) * len(graph.inputs)
+    wanted = list(graph.inputs) if names is None else list(names)
+    work = 5 * len(graph.nodes) * len(wanted)
     if work > MAX_WORK:
         from backprop.parser.errors import BackpropError
 
         raise BackpropError(
-            f"--fd needs 4 more forward passes per input: {len(graph.inputs):,} inputs of "
+            f"--fd needs 4 more forward passes per input: {len(wanted):,} inputs of "
             f"{len(graph.nodes):,} nodes is over its limit of {MAX_WORK:,} node evaluations",
             kind="limit",
         )
@@ -176,7 +179,8 @@ def finite_differences(
     centre = probe.at(point)
     assert centre is not None, "the point itself was evaluated already"
     out: dict[str, FiniteDifference] = {}
-    for name, i in graph.inputs.items():
+    for name in wanted:
+        i = graph.inputs[name]
         out[name] = _one(probe, dict(point), name, centre, grads[i], kinked[i])
     return out
 
