@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from backprop.engine.api import _notes, list_inputs, resolve_point
@@ -79,32 +79,26 @@ class Claim:
 
 
 def claims_from_options(items: Sequence[str]) -> list[Claim]:
-    """`["x=2*x", "d_y=cos(y)"]` -> claims; each formula is checked for syntax here."""
+    """`["x=2*x", "d_y=cos(y)"]` -> claims. Each is read as the statement NAME = FORMULA
+    of the language (so that a syntax error's column is the claim's own)."""
     claims = []
     for item in items:
-        name, eq, formula = item.partition("=")
+        name, eq, _ = item.partition("=")
         name = name.strip(" \t")
         if not eq or not NAME_RE.fullmatch(name):
             message = f"--claim expects NAME=FORMULA, such as x=2*x, got {shorten(repr(item))}"
             raise ClaimError(message, item, None)
-        start = len(item) - len(formula)
-        _one_expression(item, start, f"the claim for {shorten(name)}")
-        claims.append(Claim(name, formula, item, start))
+        what = f"the claim for {shorten(name)}"
+        try:
+            statements = parse(item).statements
+        except ParseError as err:
+            raise ClaimError(f"in {what}: {err.message}", item, err.span, err.kind) from None
+        if len(statements) != 1 or not isinstance(statements[0], Assign):
+            span = Span(len(name), len(item))
+            raise ClaimError(f"{what} must be one expression (no ';')", item, span)
+        span = statements[0].value.span
+        claims.append(Claim(name, item[span.start : span.end], item, span.start))
     return claims
-
-
-def _one_expression(text: str, start: int, what: str) -> None:
-    """The formula text[start:] must be one expression in the language."""
-    formula = text[start:]
-    try:
-        program = parse(formula)
-    except ParseError as err:
-        span = None if err.span is None else Span(err.span.start + start, err.span.end + start)
-        raise ClaimError(f"in {what}: {err.message}", text, span, err.kind) from None
-    statements = program.statements
-    if len(statements) != 1 or isinstance(statements[0], Assign):
-        span = Span(start, len(text))
-        raise ClaimError(f"{what} must be one expression (no ';' or assignment)", text, span)
 
 
 def claims_from_file(text: str) -> list[Claim]:
@@ -180,13 +174,16 @@ class _Built:
 def _build(source: str, program: Graph, claim: Claim) -> _Built:
     """The program's statements, then the claim (for a file, the file's statements and
     then a read of d_NAME), as one graph whose first nodes are the program's."""
+    known = claim.wrt in program.inputs
+    if not known and claim.wrt.startswith("d_") and claim.wrt[2:] in program.inputs:
+        claim = replace(claim, wrt=claim.wrt[2:])  # --claim d_x=..., as a file writes it
     if claim.wrt not in program.inputs:
         names = list(program.inputs)
         verb = "is not an input of the program"
         raise ClaimError(
             f"a claim for {shorten(claim.wrt)}, which {verb}; {list_inputs(names)}",
             claim.text,
-            Span(0, len(claim.wrt)) if not claim.file else _name_span(claim),
+            _name_span(claim),
             "name",
         )
     offset = len(source) + 1
@@ -199,14 +196,16 @@ def _build(source: str, program: Graph, claim: Claim) -> _Built:
     with cycle_collector_paused():
         graph = build_graph(parse(combined))
     new = [name for name in graph.inputs if name not in program.inputs]
+    names = list(program.inputs)
     if new:
         first = graph.nodes[graph.inputs[new[0]]].span
         span = Span(first.start - offset + shift, first.end - offset + shift)
-        known = [*program.inputs, *dict.fromkeys(program.names.values())]
+        assigned = list(dict.fromkeys(program.names.values()))
+        named = f"the names it assigns ({name_list(assigned)}), " if assigned else ""
         raise ClaimError(
             f"the claim for {shorten(claim.wrt)} reads {name_list(new)}, which the program "
-            f"does not define; a claim may use the inputs, the names the program assigns "
-            f"({name_list(known) or 'none'}), pi, e and the functions",
+            f"does not define; a claim may use the program's inputs ({name_list(names)}), "
+            f"{named}pi, e and the functions",
             claim.text,
             span,
             "name",
@@ -215,8 +214,10 @@ def _build(source: str, program: Graph, claim: Claim) -> _Built:
 
 
 def _name_span(claim: Claim) -> Span | None:
-    at = claim.text.rfind(f"d_{claim.wrt}", 0, claim.start)
-    return None if at < 0 else Span(at, at + 2 + len(claim.wrt))
+    """Where the claim names its input: `d_x` in a file, `x` in --claim x=..."""
+    name = f"d_{claim.wrt}" if claim.file else claim.wrt
+    at = claim.text.rfind(name, 0, claim.start)
+    return None if at < 0 else Span(at, at + len(name))
 
 
 def _draw(rng: random.Random, names: Sequence[str]) -> dict[str, float]:
@@ -316,8 +317,6 @@ def check_claims(
 
 
 def _with(result: ClaimResult, **changes: Any) -> ClaimResult:
-    from dataclasses import replace
-
     return replace(result, **changes)
 
 
