@@ -337,6 +337,7 @@ def _judge(
     judged = 0
     first: dict[str, float] | None = None
     good: list[dict[str, float]] = []
+    given = 0  # the given point, when it was judged
     counterexample = None
     candidates: list[dict[str, float]] = [point] if point is not None else []
     tries = 20 * samples + 100
@@ -344,7 +345,7 @@ def _judge(
     while counterexample is None:
         if candidates:
             here = candidates.pop()
-        elif judged - (point is not None) < samples and drawn < tries:
+        elif judged - given < samples and drawn < tries:
             here = _draw(rng, names)
             drawn += 1
         else:
@@ -354,6 +355,7 @@ def _judge(
             replaced[outcome] += 1
             continue
         judged += 1
+        given += here is point
         first = first or here
         good.append(here)
         if outcome == "differs":

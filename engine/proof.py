@@ -135,10 +135,11 @@ def _ops(sp: Any, expr: Any) -> int:
     return int(sp.count_ops(expr))
 
 
-def _terms(sp: Any, expr: Any) -> set[Any]:
-    terms = set(sp.Add.make_args(expr))
+def _terms(sp: Any, expr: Any) -> list[Any]:
+    """The terms of `expr` as written, then those of its expansion."""
+    terms = list(sp.Add.make_args(expr))
     if _ops(sp, expr) <= 40:  # expanding a large derivative costs more than it tells
-        terms |= set(sp.Add.make_args(sp.expand(expr)))
+        terms += [t for t in sp.Add.make_args(sp.expand(expr)) if t not in terms]
     return terms
 
 
@@ -240,14 +241,17 @@ def classify(
     # A term the claim dropped (or added): one of the derivative's terms, as SymPy's
     # diff writes them (the product and quotient rules' terms) or expanded.
     gap = None if c is None or t is None else [a - b for a, b in zip(c, t)]
-    for term in _terms(sp, true) | _terms(sp, claim):
-        if term in (claim, true):
-            continue
-        values = num(term)
-        for sign in (1, -1):
+    for source, terms in (("true", _terms(sp, true)), ("claim", _terms(sp, claim))):
+        for term in terms:
+            if term in (claim, true):
+                continue
+            values = num(term)
+            sign = -1 if source == "true" else 1  # claim - true = -(a dropped term)
             signed = None if values is None else [sign * v for v in values]
             if num.same(gap, signed) and _zero(sp, claim - true - sign * term):
-                return _term(sp, sign * term)
+                if source == "true":
+                    return Difference("term", f"the claim misses the term {_text(sp, term)}")
+                return Difference("term", f"the claim has an extra term {_text(sp, term)}")
     missing = almost_everywhere(sp, sp.simplify(true / claim))
     if _simple_factor(sp, missing, claim, true, program) or _simple_factor(
         sp, 1 / missing, claim, true, program
