@@ -209,3 +209,36 @@ def test_fd_on_the_corpus_agrees_at_smooth_points(entry: dict) -> None:
         assert result.fd is not None
         for name, fd in result.fd.items():
             assert fd.verdict in ("good", "fine"), (name, at, fd)
+
+
+# The real entry point with sin's rule broken (the wrong sign), in a fresh interpreter.
+BROKEN_SIN = """
+import sys
+from dataclasses import replace
+from backprop.engine.gates import GATES
+GATES["sin"] = replace(GATES["sin"], vjp=lambda L, g, a, out: (g * -L.cos(a),))
+from backprop.cli.main import main
+sys.argv = ["backprop", *sys.argv[1:]]
+main()
+"""
+
+
+def test_eval_fd_exits_1_when_the_finite_difference_says_wrong() -> None:
+    args = ["eval", "sin(x)", "--at", "x=0.5", "--fd", "--no-check"]
+    done = subprocess.run(
+        [sys.executable, "-c", BROKEN_SIN, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 1, done.stderr
+    assert "(wrong, relative error 2)" in done.stdout
+    fine = subprocess.run(
+        [sys.executable, "-m", "backprop", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin"},
+    )
+    assert fine.returncode == 0 and "(good, relative error" in fine.stdout
