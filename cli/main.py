@@ -301,6 +301,8 @@ class _Commands(click.Group):
         "explain": "backprop.cli.explain",
         "graph": "backprop.cli.graph",
         "grad": "backprop.cli.grad",
+        "hessian": "backprop.cli.hessian",
+        "jacobian": "backprop.cli.jacobian",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
