@@ -378,6 +378,21 @@ def cli() -> None:
     help="Run the forward and backward passes in N significant digits (16 to 1000; "
     "mpmath). JSON adds value_exact and grad_exact as decimal strings.",
 )
+@click.option(
+    "--direction",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Forward mode: every node's derivative along this direction of the inputs "
+    "(x=1,y=0; missing names are 0), a tangent column, and the directional derivative.",
+)
+@click.option(
+    "--output",
+    "outputs",
+    multiple=True,
+    metavar="NAME",
+    help="Name an assigned statement as an output (repeatable): each gets its gradients; "
+    "the table shows the last one.",
+)
 @precision_option(
     None, "Significant digits in the table (default: every digit). JSON is always in full."
 )
@@ -391,6 +406,8 @@ def eval_command(
     check_seconds: float,
     strict: bool,
     digits: int | None,
+    direction: tuple[str, ...],
+    outputs: tuple[str, ...],
     precision: int | None,
     traceback: bool,
     source_box: list[str | None],
@@ -408,7 +425,20 @@ def eval_command(
             "--strict asks for every gradient proven; it cannot go with --no-check"
         )
     source, point = load(program, path, at, source_box)
-    result = evaluate(source, point, check=not no_check, check_seconds=check_seconds, digits=digits)
+    along = None
+    if direction:
+        from backprop.engine.point import parse_at
+
+        along = dict(parse_at(direction, where="--direction"))
+    result = evaluate(
+        source,
+        point,
+        check=not no_check,
+        check_seconds=check_seconds,
+        digits=digits,
+        outputs=outputs,
+        direction=along,
+    )
     from backprop.cli import render
 
     if as_json:

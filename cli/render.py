@@ -17,7 +17,7 @@ from backprop.engine import NodeResult, Result
 from backprop.parser import BackpropError, Span, printable
 
 HEADERS = ("id", "gate", "expression", "inputs", "value", "grad", "sympy", "check")
-NUMERIC = {"id", "value", "grad", "sympy"}
+NUMERIC = {"id", "value", "grad", "tangent", "sympy"}
 RICH_ROW_LIMIT = 2_000  # past this, even a terminal gets the plain table
 VERDICT_STYLE = {
     "ok": "green",
@@ -38,8 +38,10 @@ def _exact_or(x: float | None, exact: str | None, precision: int | None) -> str:
     return exact if exact is not None and precision is None else fmt(x, precision)
 
 
-def _cells(node: NodeResult, precision: int | None) -> tuple[str, ...]:
-    return (
+def _cells(
+    node: NodeResult, precision: int | None, tangent: float | None | str = ""
+) -> tuple[str, ...]:
+    cells = (
         str(node.id),
         node.op,
         f"{node.name} = {node.text}" if node.name else node.text,
@@ -49,11 +51,31 @@ def _cells(node: NodeResult, precision: int | None) -> tuple[str, ...]:
         fmt(node.sympy_grad, precision),
         (node.verdict or "") + (" (local)" if node.check == "local" else ""),
     )
+    if tangent == "":
+        return cells
+    # --direction: the tangent column comes after the gradient.
+    return (*cells[:6], fmt(tangent, precision), *cells[6:])  # type: ignore[arg-type]
+
+
+def _headers(result: Result) -> tuple[str, ...]:
+    if result.tangents is None:
+        return HEADERS
+    return (*HEADERS[:6], "tangent", *HEADERS[6:])
+
+
+def _rows(result: Result, precision: int | None) -> list[tuple[str, ...]]:
+    shown = _shown_columns(result)
+    if result.tangents is None:
+        return [_cells(node, precision)[:shown] for node in result.nodes]
+    return [
+        _cells(node, precision, t)[:shown] for node, t in zip(result.nodes, result.tangents)
+    ]
 
 
 def _shown_columns(result: Result) -> int:
     # Without the cross-check (--no-check) the sympy and check columns would be empty.
-    return len(HEADERS) - 2 if result.check.method == "none" else len(HEADERS)
+    columns = len(_headers(result))
+    return columns - 2 if result.check.method == "none" else columns
 
 
 def _footer(result: Result, precision: int | None) -> list[str]:
@@ -70,6 +92,14 @@ def _footer(result: Result, precision: int | None) -> list[str]:
         lines.append(f"  {name.ljust(width)}  {text.rjust(digits)}")
     if not result.gradients:
         lines.append("  (no inputs)")
+    for output, grads in (result.output_gradients or {}).items():
+        lines.append(f"gradients of {output}")
+        for name, grad in grads.items():
+            lines.append(f"  {name.ljust(width)}  {fmt(grad, precision) or 'none'}")
+    if result.direction is not None:
+        along = ", ".join(f"{n}={fmt(d, precision)}" for n, d in result.direction.items())
+        derivative = fmt(result.directional_derivative, precision)
+        lines.append(f"along   {along}: directional derivative {derivative}")
     check = result.check
     lines.append(f"check   {check.method}: {check.status}; {check.message}")
     notes = [(n, note) for n in result.nodes for note in n.notes]
@@ -97,12 +127,13 @@ def _footer(result: Result, precision: int | None) -> list[str]:
 def render_plain(result: Result, precision: int | None = None) -> str:
     """The table as plain, aligned text: the same bytes whatever the terminal."""
     shown = _shown_columns(result)
-    rows = [HEADERS[:shown]] + [_cells(node, precision)[:shown] for node in result.nodes]
+    headers = _headers(result)
+    rows = [headers[:shown]] + _rows(result, precision)
     widths = [max(len(row[c]) for row in rows) for c in range(shown)]
     lines = []
     for row in rows:
         cells = [
-            cell.rjust(w) if HEADERS[c] in NUMERIC else cell.ljust(w)
+            cell.rjust(w) if headers[c] in NUMERIC else cell.ljust(w)
             for c, (cell, w) in enumerate(zip(row, widths))
         ]
         lines.append("  ".join(cells).rstrip())
@@ -140,14 +171,13 @@ class _Measure:
 
     def __init__(self, result: Result) -> None:
         self.result = result
-        self.headers = HEADERS[: _shown_columns(result)]
+        self.headers = _headers(result)[: _shown_columns(result)]
         self._rows: dict[int | None, list[tuple[str, ...]]] = {}
         self._widths: dict[int | None, dict[str, int]] = {}
 
     def rows(self, digits: int | None) -> list[tuple[str, ...]]:
         if digits not in self._rows:
-            shown = len(self.headers)
-            self._rows[digits] = [_cells(node, digits)[:shown] for node in self.result.nodes]
+            self._rows[digits] = _rows(self.result, digits)
         return self._rows[digits]
 
     def widths(self, digits: int | None, hidden: Sequence[str] = ()) -> tuple[list[str], list[int]]:
@@ -317,6 +347,8 @@ def result_document(result: Result) -> dict[str, Any]:
         if result.digits is not None:
             item["value_exact"] = node.value_exact
             item["grad_exact"] = node.grad_exact
+        if result.tangents is not None:
+            item["tangent"] = number(result.tangents[node.id])
         nodes.append(item)
     check = result.check
     exact: dict[str, Any] = {}
@@ -326,12 +358,26 @@ def result_document(result: Result) -> dict[str, Any]:
             "value_exact": result.value_exact,
             "gradients_exact": result.gradients_exact,
         }
+    gradients: dict[str, Any] = {name: number(g) for name, g in result.gradients.items()}
+    if result.output_gradients is not None:
+        gradients = {
+            output: {name: number(g) for name, g in grads.items()}
+            for output, grads in result.output_gradients.items()
+        }
+    forward: dict[str, Any] = {}
+    if result.direction is not None:
+        forward = {
+            "direction": result.direction,
+            "directional_derivative": number(result.directional_derivative),
+        }
     return {
         "expression": result.source,
         "at": result.at,
         "value": result.value,
         "output": result.output,
-        "gradients": {name: number(g) for name, g in result.gradients.items()},
+        **({"outputs": list(result.output_gradients)} if result.output_gradients else {}),
+        "gradients": gradients,
+        **forward,
         **exact,
         "nodes": nodes,
         "check": {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from backprop.engine.build import CONSTANT_VALUES, build_graph
@@ -71,6 +71,12 @@ class Result:
     digits: int | None = None  # evaluate(digits=N): N-digit arithmetic (nodes carry *_exact)
     value_exact: str | None = None
     gradients_exact: dict[str, str | None] | None = None
+    # evaluate(outputs=[...]): each named output's input gradients (the last is `output`).
+    output_gradients: dict[str, dict[str, float | None]] | None = None
+    # evaluate(direction={...}): each node's derivative along it (forward mode), and the output's.
+    direction: dict[str, float] | None = None
+    tangents: tuple[float | None, ...] | None = None
+    directional_derivative: float | None = None
 
 
 def list_inputs(names: list[str]) -> str:
@@ -157,6 +163,8 @@ def evaluate(
     gates: Mapping[str, Gate] = GATES,
     trace: bool = False,
     digits: int | None = None,
+    outputs: Sequence[str] = (),
+    direction: Mapping[str, float] | None = None,
 ) -> Result:
     """Parse, build, run forward and backward, cross-check with SymPy, and report.
 
@@ -164,6 +172,8 @@ def evaluate(
     gate (for `explain` and `graph`). With `digits`, the passes run again in
     that many significant digits (mpmath): values and gradients are those,
     rounded to floats, and each node carries them as decimal strings too.
+    With `outputs` (assigned names), each gets its input gradients and the
+    last is the output; with `direction`, forward mode gives each node's tangent.
     Raises a BackpropError (ParseError, InputError, DomainError,
     NumericError) for bad input; a check disagreement is `result.check`.
     """
@@ -171,6 +181,14 @@ def evaluate(
     with cycle_collector_paused():
         graph = build_graph(parse(source))
         point = resolve_point(graph, at or {})
+        if outputs or direction is not None:
+            from backprop.engine import outputs as several
+
+            named: list[int] = []
+            if outputs:
+                graph, named = several.retarget(graph, outputs)
+            if direction is not None:
+                direction = several.check_direction(graph, direction)
         values = forward(graph, point, gates)
         grads = backward(graph, values, gates, visits)
         notes, kinked = _notes(graph, values, grads, gates)
@@ -220,6 +238,8 @@ def evaluate(
         summary,
         None if visits is None else tuple(visits),
     )
+    if outputs or direction is not None:
+        result = several.extend(result, graph, values, outputs, named, direction, gates)
     if exact is None:
         return result
     texts = exact.texts()
