@@ -14,6 +14,7 @@ Examples:
   backprop grad -f samples/perceptron.bp                    # every input's adjoint, d_NAME = ...
   backprop grad "x*sin(x)" --wrt x | backprop eval - --at x=0.3   # its value is d/dx at 0.3
   backprop grad "x*sin(x)" --wrt x | backprop grad - --wrt x      # the second derivative
+  backprop grad "tanh(x)" --order 6 | backprop eval - --at x=0.5  # the 6th derivative at 0.5
   backprop grad -f samples/staged.bp --format latex
   backprop grad "x*sin(x)/(1+x^2)" --simplify               # SymPy simplifies it
 """
@@ -45,6 +46,15 @@ Examples:
     is_flag=True,
     help="Let SymPy simplify each derivative (5 s in all; says when it gave up).",
 )
+@click.option(
+    "--order",
+    type=click.IntRange(1, 100),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="The N-th derivative in one input (--wrt), by applying the transform N times; "
+    "the header says how many nodes its graph has.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Write one JSON document, a text per input.")
 @click.option("--traceback", is_flag=True, help="Show the Python traceback of an internal error.")
 @handle_errors
@@ -54,6 +64,7 @@ def grad_command(
     wrt: tuple[str, ...],
     fmt: str,
     simplify: bool,
+    order: int,
     as_json: bool,
     traceback: bool,
     source_box: list[str | None],
@@ -71,9 +82,12 @@ def grad_command(
         raise click.UsageError("--simplify works with --format bp, latex or sympy")
     source = read_program(program, path)
     source_box[0] = source
-    result = gradient_program(source, wrt, fmt, simplify=simplify)
+    result = gradient_program(source, wrt, fmt, simplify=simplify, order=order)
     if as_json:
         document = {"wrt": list(result.wrt), "derivatives": result.derivatives, "format": fmt}
+        if order != 1:
+            document["order"] = order
+            document["nodes"] = result.sizes[-1]
         if result.notes:
             document["notes"] = list(result.notes)
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
