@@ -385,6 +385,18 @@ def render_json(doc: Any) -> str:
 @precision_option(
     DEFAULT_PRECISION, "Significant digits of the numbers in the text (JSON is always in full)."
 )
+@click.option(
+    "--forward",
+    is_flag=True,
+    help="Narrate forward mode instead: each node's tangent along --direction (default: "
+    "the first input), gate by gate.",
+)
+@click.option(
+    "--direction",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="The direction for --forward (x=1,y=0; missing names are 0).",
+)
 @handle_errors
 def explain_command(
     program: str | None,
@@ -392,6 +404,8 @@ def explain_command(
     at: tuple[str, ...],
     as_json: bool,
     precision: int,
+    forward: bool,
+    direction: tuple[str, ...],
     traceback: bool,
     source_box: list[str | None],
 ) -> int:
@@ -405,11 +419,22 @@ def explain_command(
     from backprop.engine.explain import explain
 
     source, point = load(program, path, at, source_box)
-    doc = explain(evaluate(source, point, check=False, trace=True))
-    if as_json:
-        write_whole(render_json(doc))
-        return 0
-    lines = explain_lines(doc, precision)
+    if direction and not forward:
+        raise click.UsageError("--direction goes with --forward")
+    if forward:
+        from backprop.cli import explain_forward as narrate
+
+        doc = narrate.explain(source, point, direction)
+        if as_json:
+            write_whole(narrate.render_json(doc))
+            return 0
+        lines = narrate.forward_lines(doc, precision)
+    else:
+        doc = explain(evaluate(source, point, check=False, trace=True))
+        if as_json:
+            write_whole(render_json(doc))
+            return 0
+        lines = explain_lines(doc, precision)
     if plain_output() or len(lines) > RICH_LINE_LIMIT:
         click.echo(render_plain(lines), nl=False)
     else:
