@@ -60,7 +60,7 @@ class Hessian:
     definiteness: str | None
     meaning: str
     symmetry: str  # "bit for bit", "within rounding" or "not symmetric"
-    asymmetry: float  # the largest |H[i][j] - H[j][i]| / max(|H[i][j]|, |H[j][i]|)
+    asymmetry: float  # the largest |H[i][j] - H[j][i]|, relative to the largest |entry|
     sympy: tuple[tuple[float | None, ...], ...]
     verdicts: tuple[tuple[str, ...], ...]
     reasons: tuple[tuple[str, ...], ...]
@@ -200,17 +200,18 @@ def _symmetrised(matrix: Sequence[Sequence[float]]) -> list[list[float]]:
 
 
 def _symmetry(matrix: Sequence[Sequence[float]]) -> tuple[str, float]:
-    """Whether H[i][j] == H[j][i] to the last bit, and the largest relative difference."""
+    """Whether H[i][j] == H[j][i] to the last bit, and the largest difference relative
+    to the largest entry (an entry that is 0 exactly may come out as 1e-17)."""
     worst = 0.0
     exact = True
     n = len(matrix)
+    scale = max((abs(x) for row in matrix for x in row if math.isfinite(x)), default=0.0)
     for i in range(n):
         for j in range(i + 1, n):
             a, b = matrix[i][j], matrix[j][i]
             if a == b or (a != a and b != b):
                 continue
             exact = False
-            scale = max(abs(a), abs(b))
             worst = max(worst, abs(a - b) / scale if scale else math.inf)
     if exact:
         return "bit for bit", 0.0
