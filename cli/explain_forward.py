@@ -55,10 +55,14 @@ def forward_lines(doc: Any, precision: int | None) -> list[Line]:
             "" if d else "  (does not move)",
         )
     for step in doc.steps:
-        label_width = max(
-            [len("tangent")] + [len(f"local d/d{_wrap(t.name)}") for t in step.terms]
-            + [len(f"tangent of {t.name}") for t in step.terms]
-        ) + 2
+        label_width = (
+            max(
+                [len("tangent")]
+                + [len(f"local d/d{_wrap(t.name)}") for t in step.terms]
+                + [len(f"tangent of {t.name}") for t in step.terms]
+            )
+            + 2
+        )
         w.blank()
         shown = worked(step.formula, step.operands, step.symbols, num)
         value = num(step.value)
@@ -89,7 +93,9 @@ def forward_lines(doc: Any, precision: int | None) -> list[Line]:
             products.append(_times(num(term.local), num(term.incoming)))
         total = "0" if step.tangent is None else num(step.tangent)
         if len(products) > 1 or (products and products[0] != total):
-            w.line(_label("tangent", label_width), " + ".join(products), " = ", (total, "bold green"))
+            w.line(
+                _label("tangent", label_width), " + ".join(products), " = ", (total, "bold green")
+            )
         else:
             w.line(_label("tangent", label_width), (total, "bold green"))
         for term in step.terms:
@@ -158,7 +164,8 @@ def forward_document(doc: Any) -> dict[str, Any]:
         "value": doc.value,
         "output": doc.output,
         "inputs": [
-            {"name": name, "id": i, "value": value, "tangent": d} for name, i, value, d in doc.inputs
+            {"name": name, "id": i, "value": value, "tangent": d}
+            for name, i, value, d in doc.inputs
         ],
         "steps": steps,
         "directional_derivative": finite(doc.derivative),

@@ -56,7 +56,9 @@ def hessian_document(h: Any) -> dict[str, Any]:
     if h.digits is not None:
         doc["digits"] = h.digits
         doc["hessian_exact"] = [list(row) for row in h.matrix_exact]
-        doc["eigenvalues_exact"] = None if h.eigenvalues_exact is None else list(h.eigenvalues_exact)
+        doc["eigenvalues_exact"] = (
+            None if h.eigenvalues_exact is None else list(h.eigenvalues_exact)
+        )
     doc["sympy"] = [[_finite(x) for x in row] for row in h.sympy]
     doc["verdicts"] = [list(row) for row in h.verdicts]
     check = h.check
@@ -113,11 +115,15 @@ def render_text(h: Any, precision: int | None) -> str:
     widths = [max([len(names[b])] + [len(row[b]) for row in cells]) for b in range(len(names))]
     lines.append("  " + " " * label + "".join("  " + n.rjust(w) for n, w in zip(names, widths)))
     for name, row in zip(names, cells):
-        lines.append("  " + name.ljust(label) + "".join("  " + c.rjust(w) for c, w in zip(row, widths)))
+        lines.append(
+            "  " + name.ljust(label) + "".join("  " + c.rjust(w) for c, w in zip(row, widths))
+        )
     if h.eigenvalues is not None:
-        shown = h.eigenvalues_exact if (h.eigenvalues_exact and precision is None) else [
-            num(x) for x in h.eigenvalues
-        ]
+        shown = (
+            h.eigenvalues_exact
+            if (h.eigenvalues_exact and precision is None)
+            else [num(x) for x in h.eigenvalues]
+        )
         lines.append(f"eigenvalues   {', '.join(shown)}")
     if h.definiteness:
         lines.append(f"definiteness  {h.definiteness}: {h.meaning}")
@@ -143,7 +149,14 @@ def render_text(h: Any, precision: int | None) -> str:
             if verdict not in ("ok", "", "n/a") and b >= a:
                 lines_reason = h.reasons[a][b]
                 notes.append(f"d2/d{names[a]} d{names[b]}: {verdict} ({lines_reason})")
-    flagged = sorted({(min(a, b), max(a, b)) for a, row in enumerate(h.verdicts) for b, v in enumerate(row) if v == "n/a"})
+    flagged = sorted(
+        {
+            (min(a, b), max(a, b))
+            for a, row in enumerate(h.verdicts)
+            for b, v in enumerate(row)
+            if v == "n/a"
+        }
+    )
     if flagged:
         pairs = ", ".join(f"{names[a]},{names[b]}" for a, b in flagged[:10])
         more = f" and {len(flagged) - 10} more" if len(flagged) > 10 else ""

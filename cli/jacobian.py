@@ -77,7 +77,9 @@ def render_text(j: Any, precision: int | None) -> str:
     lines = ["jacobian  d row / d column"]
     lines.append("  " + " " * label + "".join("  " + n.rjust(w) for n, w in zip(names, widths)))
     for name, row in zip(j.outputs, cells):
-        lines.append("  " + name.ljust(label) + "".join("  " + c.rjust(w) for c, w in zip(row, widths)))
+        lines.append(
+            "  " + name.ljust(label) + "".join("  " + c.rjust(w) for c, w in zip(row, widths))
+        )
     m, n = len(j.outputs), len(names)
     why = (
         f"{m} output{'s' if m != 1 else ''}, {n} input{'s' if n != 1 else ''}: reverse mode takes "

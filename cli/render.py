@@ -67,9 +67,7 @@ def _rows(result: Result, precision: int | None) -> list[tuple[str, ...]]:
     shown = _shown_columns(result)
     if result.tangents is None:
         return [_cells(node, precision)[:shown] for node in result.nodes]
-    return [
-        _cells(node, precision, t)[:shown] for node, t in zip(result.nodes, result.tangents)
-    ]
+    return [_cells(node, precision, t)[:shown] for node, t in zip(result.nodes, result.tangents)]
 
 
 def _shown_columns(result: Result) -> int:

@@ -67,7 +67,9 @@ class ForwardExplanation:
     notes: tuple[tuple[int, str, str], ...]
 
 
-def explain_forward(source: str, at: Mapping[str, float], direction: Mapping[str, float]) -> ForwardExplanation:
+def explain_forward(
+    source: str, at: Mapping[str, float], direction: Mapping[str, float]
+) -> ForwardExplanation:
     """Evaluate with the direction and narrate forward mode, gate by gate."""
     from backprop.engine.outputs import directional_derivative
 
@@ -79,7 +81,7 @@ def explain_forward(source: str, at: Mapping[str, float], direction: Mapping[str
     trace: list[Step] = []
     tangents(graph, values, result.direction, trace=trace)
     constant = [n.grad is None for n in nodes]
-    steps = []
+    steps: list[TangentStep] = []
     for visit in trace:
         i = visit.node
         node = nodes[i]
@@ -128,9 +130,7 @@ def explain_forward(source: str, at: Mapping[str, float], direction: Mapping[str
                 node.notes,
             )
         )
-    inputs = tuple(
-        (name, i, values[i], result.direction[name]) for name, i in graph.inputs.items()
-    )
+    inputs = tuple((name, i, values[i], result.direction[name]) for name, i in graph.inputs.items())
     derivative = result.directional_derivative
     return ForwardExplanation(
         source,

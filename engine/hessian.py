@@ -128,10 +128,17 @@ def hessian(
     n = len(wanted)
     ids = [graph.inputs[name] for name in wanted]
     notes: list[str] = []
-    kinks = sorted({note for i, ns in enumerate(node_notes) for note in ns if "differentiable" in note or "tie" in note})
+    kinks = sorted(
+        {
+            note
+            for i, ns in enumerate(node_notes)
+            for note in ns
+            if "differentiable" in note or "tie" in note
+        }
+    )
     notes += kinks
     exact_texts = None
-    eigen_exact = None
+    eigen_exact: tuple[str, ...] | None = None
     if digits is not None:
         exact = exact_hessian(graph, derived, point, wanted, digits)
         matrix = [[float(x) for x in row] for row in exact.rows]
@@ -146,9 +153,9 @@ def hessian(
     finite = all(math.isfinite(x) for row in matrix for x in row)
     eigenvalues = tuple(jacobi_eigenvalues(_symmetrised(matrix))) if finite and n else None
     if digits is not None and finite and n:
-        eigen_exact = exact_eigenvalues(exact, digits)
-        eigenvalues = tuple(float(x) for x in eigen_exact[1])
-        eigen_exact = eigen_exact[0]
+        texts, found = exact_eigenvalues(exact, digits)
+        eigenvalues = tuple(float(x) for x in found)
+        eigen_exact = texts
     gradient = {name: grads[graph.inputs[name]] for name in graph.inputs}
     definiteness, meaning = classify(eigenvalues, [gradient[name] for name in wanted])
     flagged = [[kinked[ids[a]] or kinked[ids[b]] for b in range(n)] for a in range(n)]
@@ -265,7 +272,8 @@ def classify(
     where = (
         "the gradient is 0 here"
         if stationary
-        else f"the gradient is not 0 here (largest component {steepest:.3g}): not a stationary point"
+        else f"the gradient is not 0 here (largest component {steepest:.3g}): "
+        "not a stationary point"
     )
     if pos == n:
         kind, says = "positive definite", "a strict local minimum if the gradient is 0"
@@ -301,7 +309,12 @@ class ExactHessian:
 
 
 def _exact_once(
-    graph: Graph, derived: Derived, point: Mapping[str, float], wanted: Sequence[str], working: int, digits: int
+    graph: Graph,
+    derived: Derived,
+    point: Mapping[str, float],
+    wanted: Sequence[str],
+    working: int,
+    digits: int,
 ) -> ExactHessian:
     import mpmath
     import sympy
@@ -328,9 +341,7 @@ def _exact_once(
         else:
             values.append(getattr(L, op)(*[values[j] for j in derived.inputs[i]]))
     seeds = [graph.inputs[name] for name in wanted]
-    vectors = tangent_vectors(
-        derived.ops, derived.inputs, values, seeds, (L, L), ctx.zero, ctx.one
-    )
+    vectors = tangent_vectors(derived.ops, derived.inputs, values, seeds, (L, L), ctx.zero, ctx.one)
     rows = []
     for name in wanted:
         found = vectors[derived.gradients[name]]
@@ -407,13 +418,18 @@ def check_hessian(
 
     n = len(wanted)
     found = _Found(
-        [[None] * n for _ in range(n)], [["not checked"] * n for _ in range(n)], [[""] * n for _ in range(n)]
+        [[None] * n for _ in range(n)],
+        [["not checked"] * n for _ in range(n)],
+        [[""] * n for _ in range(n)],
     )
     budget = DEFAULT_SECONDS if seconds is None else seconds
     started = _clock()
     why = ""
     if len(graph.nodes) > EXPRESSION_LIMIT:
-        why = f"the graph has {len(graph.nodes):,} nodes, over the check's limit of {EXPRESSION_LIMIT:,}"
+        why = (
+            f"the graph has {len(graph.nodes):,} nodes, over the check's limit of "
+            f"{EXPRESSION_LIMIT:,}"
+        )
     pairs = [(a, b) for a in range(n) for b in range(a, n)]
     if not why and len(pairs) > ENTRY_LIMIT:
         why = f"{len(pairs):,} distinct entries, over the check's limit of {ENTRY_LIMIT}"

@@ -45,7 +45,9 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def _graph_of(derived: Derived, output: int, graph: Graph, names: dict[int, str]) -> tuple[Graph, dict[int, str]]:
+def _graph_of(
+    derived: Derived, output: int, graph: Graph, names: dict[int, str]
+) -> tuple[Graph, dict[int, str]]:
     """The nodes of `derived` that `output` reads, and the inputs, as a Graph of their own."""
     count = len(derived.ops)
     keep = [derived.ops[i] == "var" for i in range(count)]
@@ -61,7 +63,9 @@ def _graph_of(derived: Derived, output: int, graph: Graph, names: dict[int, str]
         if keep[i]:
             new[i] = len(nodes)
             ins = tuple(new[j] for j in derived.inputs[i])
-            nodes.append(Node(len(nodes), derived.ops[i], ins, none, derived.labels[i], derived.values[i]))
+            nodes.append(
+                Node(len(nodes), derived.ops[i], ins, none, derived.labels[i], derived.values[i])
+            )
     inputs = {name: new[i] for name, i in graph.inputs.items()}
     kept = {new[i]: name for i, name in names.items() if i < count and keep[i]}
     return Graph(tuple(nodes), new[output], inputs, graph.source), kept
@@ -130,6 +134,4 @@ def higher_program(
         elif f"d out/d {name}" in line:
             lines[k] = line.replace(f"d out/d {name}", f"d^{order} out/d {name}^{order}")
     text = "\n".join(lines)
-    return GradientText(
-        done.wrt, fmt, text, {name: text}, done.notes, order, rounds.sizes
-    )
+    return GradientText(done.wrt, fmt, text, {name: text}, done.notes, order, rounds.sizes)

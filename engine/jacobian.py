@@ -87,7 +87,9 @@ def jacobian(
             if not math.isfinite(x):
                 notes.append(f"d{outputs[r]}/d{inputs[c]} is {x}")
     if check:
-        sympy, verdicts, summary = _check(graph, values, ids, inputs, matrix, flagged, check_seconds)
+        sympy, verdicts, summary = _check(
+            graph, values, ids, inputs, matrix, flagged, check_seconds
+        )
     else:
         sympy = tuple(tuple(None for _ in range(n)) for _ in range(m))
         verdicts = tuple(tuple("" for _ in range(n)) for _ in range(m))

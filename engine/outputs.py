@@ -40,8 +40,10 @@ def resolve_outputs(graph: Graph, names: Sequence[str]) -> list[int]:
             unknown.append(name)
     if unknown:
         known = statement_names(graph)
-        listed = f"the named statements are: {name_list(known)}" if known else (
-            "the program names no statement (write NAME = ... to name one)"
+        listed = (
+            f"the named statements are: {name_list(known)}"
+            if known
+            else ("the program names no statement (write NAME = ... to name one)")
         )
         verb = "is not a named statement" if len(unknown) == 1 else "are not named statements"
         raise InputError(f"--output {name_list(unknown)} {verb}; {listed}")

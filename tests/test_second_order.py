@@ -88,7 +88,10 @@ CORPUS: list[tuple[str, dict[str, float]]] = (
     [(f"{name}(x)", {"x": value}) for name, value in UNARY.items()]
     + [(f"{name}(x*y)", {"x": value, "y": 0.9}) for name, value in list(UNARY.items())[:12]]
     + [(text, {"x": a, "y": b}) for text, (a, b) in BINARY.items()]
-    + [("max(x, y, z)", {"x": 0.4, "y": 1.3, "z": -0.2}), ("min(x, y, z)", {"x": 0.4, "y": 1.3, "z": -0.2})]
+    + [
+        ("max(x, y, z)", {"x": 0.4, "y": 1.3, "z": -0.2}),
+        ("min(x, y, z)", {"x": 0.4, "y": 1.3, "z": -0.2}),
+    ]
     + [("logsumexp(x, y, z)", {"x": 0.4, "y": 1.3, "z": -0.2})]
     + [("where(x, y*y, z)", {"x": -0.4, "y": 1.3, "z": 2.0})]
     + list(COMPOSED.items())
@@ -223,10 +226,11 @@ def test_hessian_in_many_digits_agrees_with_mpmath_by_hand() -> None:
     h = hessian("x*exp(y)", {"x": 1.5, "y": 2.0}, digits=30)
     import mpmath
 
-    mpmath.mp.dps = 40
-    assert h.matrix_exact[0][1] == mpmath.nstr(mpmath.exp(2), 30)
-    assert h.matrix_exact[1][1] == mpmath.nstr(mpmath.mpf(1.5) * mpmath.exp(2), 30)
-    assert h.matrix[1][1] == float(mpmath.mpf(1.5) * mpmath.exp(2))
+    ctx = mpmath.MPContext()  # its own precision: the global one is the check's
+    ctx.dps = 40
+    assert h.matrix_exact[0][1] == ctx.nstr(ctx.exp(2), 30)
+    assert h.matrix_exact[1][1] == ctx.nstr(ctx.mpf(1.5) * ctx.exp(2), 30)
+    assert h.matrix[1][1] == float(ctx.mpf(1.5) * ctx.exp(2))
 
 
 def test_hessian_wrt_a_subset_keeps_input_order() -> None:
@@ -367,8 +371,9 @@ def test_jacobian_json_has_specs_keys() -> None:
 
 def test_explain_forward_reads_forward_modes_numbers() -> None:
     document = json.loads(
-        run("explain", "--forward", "-f", "samples/circuit.bp", "--direction", "x=1,y=1",
-            "--json").stdout  # fmt: skip
+        run(
+            "explain", "--forward", "-f", "samples/circuit.bp", "--direction", "x=1,y=1", "--json"
+        ).stdout  # fmt: skip
     )
     assert [s["tangent"] for s in document["steps"]] == [2.0, -8.0]
     assert document["directional_derivative"] == -8.0  # (dx + dy) * z = 2 * -4
@@ -383,7 +388,8 @@ try:
     main()
 except SystemExit:
     pass
-sys.stderr.write("imported: %s\\n" % sorted(m for m in ("sympy", "mpmath", "numpy") if m in sys.modules))
+heavy = ("sympy", "mpmath", "numpy")
+sys.stderr.write("imported: %s\\n" % sorted(m for m in heavy if m in sys.modules))
 """
 
 
