@@ -151,7 +151,7 @@ def hessian(
                 notes.append(f"d2/d{wanted[a]} d{wanted[b]} is {word}")
     symmetry, asymmetry = _symmetry(matrix)
     finite = all(math.isfinite(x) for row in matrix for x in row)
-    eigenvalues = tuple(jacobi_eigenvalues(_symmetrised(matrix))) if finite and n else None
+    eigenvalues = tuple(eigenvalues_of(_symmetrised(matrix))) if finite and n else None
     if digits is not None and finite and n:
         texts, found = exact_eigenvalues(exact, digits)
         eigenvalues = tuple(float(x) for x in found)
@@ -252,6 +252,97 @@ def jacobi_eigenvalues(matrix: Sequence[Sequence[float]], sweeps: int = 100) -> 
                     a[p][k] = c * apk - s * aqk
                     a[q][k] = s * apk + c * aqk
     return sorted(a[i][i] for i in range(n))
+
+
+def eigenvalues_of(matrix: Sequence[Sequence[float]]) -> list[float]:
+    """The eigenvalues of a real symmetric matrix, smallest first: Householder reduction to
+    a tridiagonal matrix, then the implicit QL iteration (tred2 and tqli of Numerical
+    Recipes, eigenvalues only); O(n^3) once, where Jacobi sweeps it about ten times."""
+    a = [list(map(float, row)) for row in matrix]
+    n = len(a)
+    if n == 0:
+        return []
+    d = [0.0] * n
+    e = [0.0] * n
+    # 1. Householder: a becomes tridiagonal (diagonal d, off-diagonal e).
+    for i in range(n - 1, 0, -1):
+        last = i - 1
+        h = 0.0
+        row = a[i]
+        if last > 0:
+            scale = math.fsum(abs(row[k]) for k in range(last + 1))
+            if scale == 0.0:
+                e[i] = row[last]
+            else:
+                for k in range(last + 1):
+                    row[k] /= scale
+                    h += row[k] * row[k]
+                f = row[last]
+                g = -math.sqrt(h) if f >= 0 else math.sqrt(h)
+                e[i] = scale * g
+                h -= f * g
+                row[last] = f - g
+                f = 0.0
+                for j in range(last + 1):
+                    aj = a[j]
+                    g = sum(aj[k] * row[k] for k in range(j + 1))
+                    g += sum(a[k][j] * row[k] for k in range(j + 1, last + 1))
+                    e[j] = g / h
+                    f += e[j] * row[j]
+                hh = f / (h + h)
+                for j in range(last + 1):
+                    f = row[j]
+                    e[j] = g = e[j] - hh * f
+                    aj = a[j]
+                    for k in range(j + 1):
+                        aj[k] -= f * e[k] + g * row[k]
+        else:
+            e[i] = row[last]
+    for i in range(n):
+        d[i] = a[i][i]
+    # 2. Implicit QL with shifts on the tridiagonal matrix.
+    for i in range(1, n):
+        e[i - 1] = e[i]
+    e[n - 1] = 0.0
+    eps = 2.220446049250313e-16
+    for first in range(n):
+        for _ in range(200):
+            m = first
+            while m < n - 1:
+                if abs(e[m]) <= eps * (abs(d[m]) + abs(d[m + 1])):
+                    break
+                m += 1
+            if m == first:
+                break
+            g = (d[first + 1] - d[first]) / (2.0 * e[first])
+            r = math.hypot(g, 1.0)
+            g = d[m] - d[first] + e[first] / (g + math.copysign(r, g))
+            s = c = 1.0
+            p = 0.0
+            split = False
+            for i in range(m - 1, first - 1, -1):
+                f = s * e[i]
+                b = c * e[i]
+                r = math.hypot(f, g)
+                e[i + 1] = r
+                if r == 0.0:
+                    d[i + 1] -= p
+                    e[m] = 0.0
+                    split = True
+                    break
+                s = f / r
+                c = g / r
+                g = d[i + 1] - p
+                r = (d[i] - g) * s + 2.0 * c * b
+                p = s * r
+                d[i + 1] = g + p
+                g = c * r - b
+            if split:
+                continue
+            d[first] -= p
+            e[first] = g
+            e[m] = 0.0
+    return sorted(d)
 
 
 def classify(

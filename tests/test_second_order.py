@@ -21,7 +21,7 @@ from backprop.engine import evaluate
 from backprop.engine.build import build_graph
 from backprop.engine.gates import GATES
 from backprop.engine.gradient import gradient_program
-from backprop.engine.hessian import classify, hessian, jacobi_eigenvalues
+from backprop.engine.hessian import classify, eigenvalues_of, hessian, jacobi_eigenvalues
 from backprop.engine.higher import nth_derivative
 from backprop.engine.jacobian import jacobian
 from backprop.engine.point import defaults
@@ -182,6 +182,20 @@ def test_eigenvalues_and_what_they_say() -> None:
     m = sp.Matrix([[4, 1, 2], [1, 3, 0], [2, 0, 5]])
     exact = sorted(float(sp.re(v.evalf(30))) for v in m.eigenvals(multiple=True))
     assert jacobi_eigenvalues([[4, 1, 2], [1, 3, 0], [2, 0, 5]]) == pytest.approx(exact, rel=1e-13)
+    assert eigenvalues_of([[4, 1, 2], [1, 3, 0], [2, 0, 5]]) == pytest.approx(exact, rel=1e-13)
+    # The Householder + QL routine (the one used) against Jacobi rotations, on matrices
+    # whose eigenvalues are known: Q diag(k) Q^T for a rotation Q built from angles.
+    for n in (4, 9, 16):
+        known = [float(k - n // 2) + 0.25 * k for k in range(n)]
+        m = [[known[i] if i == j else 0.0 for j in range(n)] for i in range(n)]
+        for p in range(n - 1):  # a chain of Givens rotations mixes every coordinate
+            c, s = math.cos(0.3 + p), math.sin(0.3 + p)
+            for row in m:
+                row[p], row[p + 1] = c * row[p] - s * row[p + 1], s * row[p] + c * row[p + 1]
+            for k in range(n):
+                m[p][k], m[p + 1][k] = c * m[p][k] - s * m[p + 1][k], s * m[p][k] + c * m[p + 1][k]
+        assert eigenvalues_of(m) == pytest.approx(sorted(known), abs=1e-12)
+        assert jacobi_eigenvalues(m) == pytest.approx(sorted(known), abs=1e-12)
     assert classify([1.0, 2.0], [0.0, 0.0])[0] == "positive definite"
     assert "local minimum" in classify([1.0, 2.0], [0.0, 0.0])[1]
     assert classify([-1.0, -2.0], [0.0])[0] == "negative definite"
