@@ -67,6 +67,7 @@ def hessian_document(h: Any) -> dict[str, Any]:
         "status": check.status,
         "scope": check.scope,
         "counts": dict(check.counts),
+        "methods": dict(check.methods),
         "message": check.message,
     }
     doc["cost"] = {

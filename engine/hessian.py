@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from backprop.engine.api import METHODS, VERDICTS, Check, _notes, resolve_point
@@ -481,7 +481,44 @@ class _Found:
     sympy: list[list[float | None]]
     verdicts: list[list[str]]
     reasons: list[list[str]]
-    exact: dict[str, Any] = field(default_factory=dict)
+    kinds: list[list[str | None]]
+    exact: list[list[Any]] | None = None
+
+
+def _judge(
+    found: _Found,
+    i: int,
+    j: int,
+    ours: float,
+    theirs: float,
+    kind: str,
+    again: Any,
+) -> None:
+    """One entry's verdict against a reference; a disagreement is told apart (inaccurate or
+    mismatch) by the same transforms in 40 digits (`again()` gives those rows, made once)."""
+    from backprop.engine.check import compare
+
+    verdict = compare(ours, theirs)
+    reason = ""
+    if verdict == "n/a":
+        reason = f"the entry is {ours}; SymPy gives {theirs}"
+    elif verdict == "mismatch":
+        mine = float(again()[i][j])
+        if math.isclose(mine, theirs, rel_tol=REL_TOL, abs_tol=ABS_TOL):
+            verdict = "inaccurate"
+            error = abs(ours - theirs) / abs(theirs) if theirs else math.inf
+            reason = (
+                f"float64 rounding loses this entry: exact value {theirs!r}, "
+                f"relative error {error:.2g}"
+            )
+        else:
+            reason = f"SymPy's second derivative is {theirs!r}; 40 digits give {mine!r}"
+    elif kind == "local":
+        reason = "checked gate by gate"
+    found.sympy[i][j] = theirs if math.isfinite(theirs) else None
+    found.verdicts[i][j] = verdict
+    found.reasons[i][j] = reason
+    found.kinds[i][j] = kind
 
 
 def check_hessian(
@@ -494,8 +531,10 @@ def check_hessian(
     seconds: float | None,
     derived: Derived,
 ) -> tuple[Any, Any, Any, Check]:
-    """Each entry against SymPy's second derivative of the whole program, within `seconds`
-    of CPU time; an entry that disagrees is recomputed in 40 digits (see the module)."""
+    """Each entry against SymPy, within `seconds` of CPU time: first gate by gate
+    (second_check: every entry, if the graph times the inputs fits the work units),
+    then SymPy's second derivative of the whole program, entry by entry, as far as the
+    time allows; an entry keeps the best check it got (see the module)."""
     import sympy as sp
     from backprop.engine.check import (
         DEFAULT_SECONDS,
@@ -504,90 +543,98 @@ def check_hessian(
         _expressions,
         _OutOfTime,
         _to_float,
-        compare,
     )
+    from backprop.engine.second_check import LOCAL_UNITS_PER_SECOND, gate_by_gate
 
     n = len(wanted)
     found = _Found(
         [[None] * n for _ in range(n)],
         [["not checked"] * n for _ in range(n)],
         [[""] * n for _ in range(n)],
+        [[None] * n for _ in range(n)],
     )
+
+    def again() -> list[list[Any]]:
+        if found.exact is None:
+            found.exact = exact_hessian(graph, derived, point, wanted, EXACT_DIGITS).rows
+        return found.exact
+
     budget = DEFAULT_SECONDS if seconds is None else seconds
     started = _clock()
+
+    def tick() -> None:
+        if _clock() - started > budget:
+            raise _OutOfTime
+
     why = ""
-    if len(graph.nodes) > EXPRESSION_LIMIT:
-        why = (
-            f"the graph has {len(graph.nodes):,} nodes, over the check's limit of "
-            f"{EXPRESSION_LIMIT:,}"
-        )
+    local_why = ""
     pairs = [(a, b) for a in range(n) for b in range(a, n)]
-    if not why and len(pairs) > ENTRY_LIMIT:
-        why = f"{len(pairs):,} distinct entries, over the check's limit of {ENTRY_LIMIT}"
-    exact_rows: list[list[Any]] | None = None
-    if not why:
-        expressions, at = _expressions(sp, graph, values, GATES)
-        output = expressions[graph.output]
-        symbols = [expressions[graph.inputs[name]] for name in wanted]
-        first: dict[int, Any] = {}
-        try:
-            with _deadline(max(budget - (_clock() - started), 0.001)):
+    try:
+        with _deadline(max(budget, 0.001)):
+            # 1. Gate by gate, the whole matrix or none of it.
+            units = len(graph.nodes) * max(n, 1)
+            if units > LOCAL_UNITS_PER_SECOND * budget:
+                local_why = (
+                    f"the gate-by-gate check is given {LOCAL_UNITS_PER_SECOND:,} nodes times "
+                    f"inputs a second, and this is {units:,}"
+                )
+            else:
+                rows = gate_by_gate(graph, point, wanted, tick)
+                if rows is None:
+                    local_why = "the gate-by-gate check cannot evaluate a gate here"
+                else:
+                    for a in range(n):
+                        for b in range(n):
+                            if not flagged[a][b]:
+                                theirs = float(rows[a][b]) if rows[a][b] == rows[a][b] else math.nan
+                                _judge(found, a, b, matrix[a][b], theirs, "local", again)
+            # 2. SymPy's second derivative of the whole program, entry by entry.
+            if len(graph.nodes) > EXPRESSION_LIMIT:
+                why = (
+                    f"the graph has {len(graph.nodes):,} nodes, over the whole-program "
+                    f"check's limit of {EXPRESSION_LIMIT:,}"
+                )
+            elif len(pairs) > ENTRY_LIMIT:
+                why = (
+                    f"{len(pairs):,} distinct entries, over the whole-program check's "
+                    f"limit of {ENTRY_LIMIT}"
+                )
+            else:
+                expressions, at = _expressions(sp, graph, values, GATES)
+                output = expressions[graph.output]
+                symbols = [expressions[graph.inputs[name]] for name in wanted]
+                first: dict[int, Any] = {}
                 for a, b in pairs:
-                    if _clock() - started > budget:
-                        raise _OutOfTime
+                    tick()
                     if flagged[a][b]:
-                        for i, j in {(a, b), (b, a)}:
-                            found.verdicts[i][j] = "n/a"
-                            found.reasons[i][j] = "the derivative passes a non-differentiable point"
                         continue
                     if a not in first:
                         first[a] = sp.diff(output, symbols[a])
-                    try:
-                        exact = sp.diff(first[a], symbols[b]).xreplace(at).evalf(30)
-                        theirs = _to_float(sp, exact)
-                    except RecursionError:
-                        for i, j in {(a, b), (b, a)}:
-                            found.reasons[i][j] = "SymPy ran out of recursion depth"
-                        continue
+                    exact = sp.diff(first[a], symbols[b]).xreplace(at).evalf(30)
+                    theirs = _to_float(sp, exact)
                     for i, j in {(a, b), (b, a)}:
-                        ours = matrix[i][j]
-                        verdict = compare(ours, theirs)
-                        found.sympy[i][j] = theirs if math.isfinite(theirs) else None
-                        reason = ""
-                        if verdict == "n/a":
-                            reason = f"the entry is {ours}; SymPy gives {theirs}"
-                        elif verdict == "mismatch":
-                            if exact_rows is None:
-                                exact_rows = exact_hessian(
-                                    graph, derived, point, wanted, EXACT_DIGITS
-                                ).rows
-                            mine = float(exact_rows[i][j])
-                            if math.isclose(mine, theirs, rel_tol=REL_TOL, abs_tol=ABS_TOL):
-                                verdict = "inaccurate"
-                                error = abs(ours - theirs) / abs(theirs) if theirs else math.inf
-                                reason = (
-                                    f"float64 rounding loses this entry: exact value {theirs!r}, "
-                                    f"relative error {error:.2g}"
-                                )
-                            else:
-                                reason = f"SymPy's second derivative is {theirs!r}"
-                        found.verdicts[i][j] = verdict
-                        found.reasons[i][j] = reason
-        except _OutOfTime:
-            why = f"out of time (budget {budget:g} s)"
-        except RecursionError:
-            why = "SymPy ran out of recursion depth"
+                        if math.isnan(theirs) and found.verdicts[i][j] == "ok":
+                            continue  # 0 * oo in SymPy's formula (a flat gate): keep gate by gate
+                        _judge(found, i, j, matrix[i][j], theirs, "adjoint", again)
+    except _OutOfTime:
+        why = f"out of time (budget {budget:g} s)"
+    except RecursionError:
+        why = "SymPy ran out of recursion depth"
     for a in range(n):
         for b in range(n):
-            if found.verdicts[a][b] == "not checked" and flagged[a][b]:
+            if flagged[a][b]:
                 found.verdicts[a][b] = "n/a"
                 found.reasons[a][b] = "the derivative passes a non-differentiable point"
-            elif found.verdicts[a][b] == "not checked" and not found.reasons[a][b]:
-                found.reasons[a][b] = why or "not reached"
+                found.kinds[a][b] = None
+            elif found.verdicts[a][b] == "not checked":
+                found.reasons[a][b] = "; ".join(w for w in (local_why, why) if w) or "not reached"
     counts = dict.fromkeys(VERDICTS, 0)
-    for row in found.verdicts:
-        for v in row:
+    methods = dict.fromkeys(METHODS, 0)
+    for row, kinds in zip(found.verdicts, found.kinds):
+        for v, kind in zip(row, kinds):
             counts[v] += 1
+            if kind is not None:
+                methods[kind] += 1
     checked = n * n - counts["not checked"]
     if counts["mismatch"]:
         status = "mismatch"
@@ -601,9 +648,13 @@ def check_hessian(
         status = "ok"
     parts = [f"{k:,} {verdict}" for verdict, k in sorted(counts.items()) if k]
     message = ", ".join(parts) if parts else "no entries"
-    if why:
-        message += f"; {why}"
-    methods = {"adjoint": checked - counts["n/a"], "local": 0}
+    if methods["local"]:
+        message += (
+            f" ({methods['adjoint']:,} by SymPy's second derivative of the whole program, "
+            f"{methods['local']:,} gate by gate)"
+        )
+    if counts["not checked"]:
+        message += f"; {'; '.join(w for w in (local_why, why) if w)}"
     summary = Check(
         "sympy",
         status,

@@ -18,6 +18,8 @@ from backprop.engine.graph import Graph
 from backprop.engine.passes import backward
 from backprop.parser import name_list, shorten
 
+UNUSED = "does not affect the output"
+
 
 def statement_names(graph: Graph) -> list[str]:
     """The names a program assigns, in order, each once."""
@@ -114,6 +116,20 @@ def extend(
     changes: dict[str, object] = {}
     if names:
         changes["output_gradients"] = output_gradients(graph, values, names, ids, gates)
+        # A node that reaches another named output does affect an output: no such note.
+        from backprop.engine.passes import depends_on_inputs, live_nodes
+
+        depends = depends_on_inputs(graph)
+        reaches = [False] * len(graph.nodes)
+        for i in ids:
+            for j, live in enumerate(live_nodes(replace(graph, output=i, live=()), depends)):
+                reaches[j] = reaches[j] or live
+        changes["nodes"] = tuple(
+            replace(n, notes=tuple(x for x in n.notes if not x.startswith(UNUSED)))
+            if reaches[n.id] and n.notes
+            else n
+            for n in result.nodes
+        )
     if direction is not None:
         found = tangents(graph, values, direction, gates)
         changes["direction"] = dict(direction)

@@ -418,3 +418,29 @@ def test_forward_mode_without_the_check_imports_no_heavy_library() -> None:
         [sys.executable, "-c", IMPORTS, *hessian_args], capture_output=True, text=True, check=True
     )
     assert done.stderr.endswith("imported: []\n")
+
+
+def test_gate_by_gate_check_covers_what_the_whole_program_check_cannot() -> None:
+    # 40 inputs: 820 distinct entries, over the whole-program check's limit of 465.
+    n = 40
+    terms = " + ".join(f"tanh(x{i}*x{(i + 1) % n})" for i in range(n))
+    at = {f"x{i}": 0.05 * i - 1.0 for i in range(n)}
+    h = hessian(terms, at)
+    assert h.check.status == "ok"
+    assert h.check.methods == {"adjoint": 0, "local": n * n}
+    # By hand: d2/dx0 dx1 of tanh(x0*x1) is dtanh(u) - 2*u*tanh(u)*dtanh(u), u = x0*x1.
+    u = at["x0"] * at["x1"]
+    slope = 1 - math.tanh(u) ** 2
+    assert h.matrix[0][1] == pytest.approx(slope - 2 * u * math.tanh(u) * slope, rel=1e-12)
+
+
+def test_a_wrong_rule_is_a_mismatch_in_both_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    wrong = dataclasses.replace(GATES["sin"], vjp=lambda L, g, a, out: (g * L.cos(a) * 1.5,))
+    monkeypatch.setitem(GATES, "sin", wrong)
+    h = hessian("sin(x*y)", {"x": 0.4, "y": 0.9})
+    assert h.check.status == "mismatch"
+    assert h.verdicts[0][0] == "mismatch"
+    done = run("hessian", "sin(x*y)", "--at", "x=0.4,y=0.9", expect=1)
+    assert "mismatch" in done.stdout
