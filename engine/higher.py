@@ -13,6 +13,7 @@ rather than exhausting memory.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -59,13 +60,24 @@ def _graph_of(
     new = [-1] * count
     nodes: list[Node] = []
     none = Span(0, 0)
+    # The same gate on the same nodes computes the same float: one node for it (each
+    # round writes dtanh(x) again, and the rounds multiply them).
+    seen: dict[tuple[object, ...], int] = {}
     for i in range(count):
         if keep[i]:
-            new[i] = len(nodes)
+            op = derived.ops[i]
             ins = tuple(new[j] for j in derived.inputs[i])
-            nodes.append(
-                Node(len(nodes), derived.ops[i], ins, none, derived.labels[i], derived.values[i])
+            value = derived.values[i]
+            key: tuple[object, ...] = (
+                (op, derived.labels[i], value, math.copysign(1.0, value)) if not ins else (op, *ins)
             )
+            found = seen.get(key) if op != "var" and i not in names else None
+            if found is not None:
+                new[i] = found
+                continue
+            new[i] = len(nodes)
+            seen[key] = new[i]
+            nodes.append(Node(len(nodes), op, ins, none, derived.labels[i], value))
     inputs = {name: new[i] for name, i in graph.inputs.items()}
     kept = {new[i]: name for i, name in names.items() if i < count and keep[i]}
     return Graph(tuple(nodes), new[output], inputs, graph.source), kept
