@@ -98,6 +98,11 @@ def _footer(result: Result, precision: int | None) -> list[str]:
         along = ", ".join(f"{n}={fmt(d, precision)}" for n, d in result.direction.items())
         derivative = fmt(result.directional_derivative, precision)
         lines.append(f"along   {along}: directional derivative {derivative}")
+        n, m = len(result.direction), len(result.output_gradients or {}) or 1
+        lines.append(
+            f"cost    forward mode: 1 sweep per direction ({n} for every input's gradient); "
+            f"reverse mode: 1 sweep per output ({m} here)"
+        )
     check = result.check
     lines.append(f"check   {check.method}: {check.status}; {check.message}")
     notes = [(n, note) for n in result.nodes for note in n.notes]
