@@ -134,8 +134,8 @@ def render_text(h: Any, precision: int | None) -> str:
         lines.append("symmetry      bit for bit: H[i][j] == H[j][i] for every pair")
     else:
         lines.append(
-            f"symmetry      {h.symmetry}: the largest relative difference between "
-            f"H[i][j] and H[j][i] is {h.asymmetry:.2g}"
+            f"symmetry      {h.symmetry}: the largest difference between H[i][j] and "
+            f"H[j][i] is {h.asymmetry:.2g} of the largest entry"
         )
     lines.append(
         f"cost          {h.sweeps} forward sweep{'s' if h.sweeps != 1 else ''} (one per input) "
