@@ -455,3 +455,13 @@ def test_symmetry_within_rounding_is_said_with_its_size() -> None:
     assert "symmetry      within rounding: the largest difference between H[i][j] and " in (
         done.stdout
     )
+
+
+def test_bad_input_to_the_new_commands_is_exit_2_with_a_message() -> None:
+    done = run("hessian", "x*y", "--at", "x=1,y=2", "--wrt", "z", "--json", expect=2)
+    assert json.loads(done.stdout)["error"]["kind"] == "input"
+    assert "z is not an input; inputs are: x, y" in done.stderr
+    done = run("jacobian", "u = x*y", "--at", "x=1,y=2", expect=2)
+    assert "name the outputs with --output NAME" in done.stderr
+    done = run("explain", "--forward", "x*y", "--at", "x=1,y=2", "--direction", "q=1", expect=2)
+    assert "--direction q is not an input" in done.stderr
