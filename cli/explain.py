@@ -411,6 +411,18 @@ def render_json(doc: Any) -> str:
     "with --digits, every digit unless this is given).",
 )
 @digits_option("The walk-through shows every step's numbers in N digits.")
+@click.option(
+    "--forward",
+    is_flag=True,
+    help="Narrate forward mode instead: each node's tangent along --direction (default: "
+    "the first input), gate by gate.",
+)
+@click.option(
+    "--direction",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="The direction for --forward (x=1,y=0; missing names are 0).",
+)
 @handle_errors
 def explain_command(
     program: str | None,
@@ -419,6 +431,8 @@ def explain_command(
     as_json: bool,
     precision: int | None,
     digits: int | None,
+    forward: bool,
+    direction: tuple[str, ...],
     traceback: bool,
     source_box: list[str | None],
 ) -> int:
@@ -432,14 +446,27 @@ def explain_command(
     from backprop.engine.explain import explain
 
     source, point = load(program, path, at, source_box)
-    doc = explain(evaluate(source, point, check=False, trace=True, digits=digits))
-    ctx = click.get_current_context()
-    if digits is not None and ctx.get_parameter_source("precision") is ParameterSource.DEFAULT:
-        precision = None  # the N digits asked for, all of them
-    if as_json:
-        write_whole(render_json(doc))
-        return 0
-    lines = explain_lines(doc, precision)
+    if direction and not forward:
+        raise click.UsageError("--direction goes with --forward")
+    if forward:
+        from backprop.cli import explain_forward as narrate
+
+        if digits is not None:
+            raise click.UsageError("--digits works with the backward walk-through, not --forward")
+        doc = narrate.explain(source, point, direction)
+        if as_json:
+            write_whole(narrate.render_json(doc))
+            return 0
+        lines = narrate.forward_lines(doc, precision)
+    else:
+        doc = explain(evaluate(source, point, check=False, trace=True, digits=digits))
+        ctx = click.get_current_context()
+        if digits is not None and ctx.get_parameter_source("precision") is ParameterSource.DEFAULT:
+            precision = None  # the N digits asked for, all of them
+        if as_json:
+            write_whole(render_json(doc))
+            return 0
+        lines = explain_lines(doc, precision)
     if plain_output() or len(lines) > RICH_LINE_LIMIT:
         click.echo(render_plain(lines), nl=False)
     else:

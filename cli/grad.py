@@ -14,6 +14,7 @@ Examples:
   backprop grad -f samples/perceptron.bp                    # every input's adjoint, d_NAME = ...
   backprop grad "x*sin(x)" --wrt x | backprop eval - --at x=0.3   # its value is d/dx at 0.3
   backprop grad "x*sin(x)" --wrt x | backprop grad - --wrt x      # the second derivative
+  backprop grad "tanh(x)" --order 6 | backprop eval - --at x=0.5  # the 6th derivative at 0.5
   backprop grad -f samples/staged.bp --format latex
   backprop grad "x*sin(x)/(1+x^2)" --simplify               # SymPy simplifies it
   backprop grad "(1-cos(x))/x^2" --at x=1e-5 --digits 30    # and its value in 30 digits
@@ -57,6 +58,15 @@ Examples:
     "Evaluates each printed derivative at the point and adds its value as a comment "
     "(JSON: at, digits, values)."
 )
+@click.option(
+    "--order",
+    type=click.IntRange(1, 100),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="The N-th derivative in one input (--wrt), by applying the transform N times; "
+    "the header says how many nodes its graph has.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Write one JSON document, a text per input.")
 @click.option("--traceback", is_flag=True, help="Show the Python traceback of an internal error.")
 @handle_errors
@@ -68,6 +78,7 @@ def grad_command(
     simplify: bool,
     at: tuple[str, ...],
     digits: int | None,
+    order: int,
     as_json: bool,
     traceback: bool,
     source_box: list[str | None],
@@ -87,7 +98,9 @@ def grad_command(
     source_box[0] = source
     if at and digits is None:
         raise click.UsageError("--at gives the point for --digits; add --digits N")
-    result = gradient_program(source, wrt, fmt, simplify=simplify)
+    if digits is not None and order != 1:
+        raise click.UsageError("--digits evaluates the gradient; it does not go with --order")
+    result = gradient_program(source, wrt, fmt, simplify=simplify, order=order)
     exact = None
     if digits is not None:
         from backprop.engine.gradient import exact_values
@@ -96,6 +109,9 @@ def grad_command(
         exact = exact_values(source, wrt, merge(defaults(source), parse_at(at)), digits)
     if as_json:
         document: dict = {"wrt": list(result.wrt), "derivatives": result.derivatives, "format": fmt}
+        if order != 1:
+            document["order"] = order
+            document["nodes"] = result.sizes[-1]
         if exact is not None:
             document.update(at=exact[0], digits=digits, values=exact[1])
         if result.notes:

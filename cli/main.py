@@ -312,6 +312,8 @@ class _Commands(click.Group):
         "graph": "backprop.cli.graph",
         "grad": "backprop.cli.grad",
         "check": "backprop.cli.check",
+        "hessian": "backprop.cli.hessian",
+        "jacobian": "backprop.cli.jacobian",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -387,6 +389,21 @@ def cli() -> None:
     help="Add a finite difference for every input, a third opinion beside SymPy's "
     "(fourth-order central; no SymPy needed).",
 )
+@click.option(
+    "--direction",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Forward mode: every node's derivative along this direction of the inputs "
+    "(x=1,y=0; missing names are 0), a tangent column, and the directional derivative.",
+)
+@click.option(
+    "--output",
+    "outputs",
+    multiple=True,
+    metavar="NAME",
+    help="Name an assigned statement as an output (repeatable): each gets its gradients; "
+    "the table shows the last one.",
+)
 @precision_option(
     None, "Significant digits in the table (default: every digit). JSON is always in full."
 )
@@ -401,6 +418,8 @@ def eval_command(
     strict: bool,
     digits: int | None,
     fd: bool,
+    direction: tuple[str, ...],
+    outputs: tuple[str, ...],
     precision: int | None,
     traceback: bool,
     source_box: list[str | None],
@@ -418,8 +437,20 @@ def eval_command(
             "--strict asks for every gradient proven; it cannot go with --no-check"
         )
     source, point = load(program, path, at, source_box)
+    along = None
+    if direction:
+        from backprop.engine.point import parse_at
+
+        along = dict(parse_at(direction, where="--direction"))
     result = evaluate(
-        source, point, check=not no_check, check_seconds=check_seconds, digits=digits, fd=fd
+        source,
+        point,
+        check=not no_check,
+        check_seconds=check_seconds,
+        digits=digits,
+        outputs=outputs,
+        direction=along,
+        fd=fd,
     )
     from backprop.cli import render
 

@@ -18,7 +18,9 @@ from backprop.parser import BackpropError, Span, printable
 
 HEADERS = ("id", "gate", "expression", "inputs", "value", "grad", "sympy", "check")
 FD_HEADERS = ("fd", "fd check")  # with --fd: each input's finite difference and its verdict
-NUMERIC = {"id", "value", "grad", "sympy", "fd"}
+# Every column a table can have, in order: the tangent with --direction, fd with --fd.
+ALL_HEADERS = (*HEADERS[:6], "tangent", *HEADERS[6:], *FD_HEADERS)
+NUMERIC = {"id", "value", "grad", "tangent", "sympy", "fd"}
 RICH_ROW_LIMIT = 2_000  # past this, even a terminal gets the plain table
 VERDICT_STYLE = {
     "ok": "green",
@@ -40,7 +42,9 @@ def _exact_or(x: float | None, exact: str | None, precision: int | None) -> str:
 
 
 def _cells(node: NodeResult, precision: int | None, result: Result) -> tuple[str, ...]:
+    """Every column of ALL_HEADERS for one node (the table picks the ones shown)."""
     fd = result.fd.get(node.text) if result.fd is not None and node.op == "var" else None
+    tangent = None if result.tangents is None else result.tangents[node.id]
     return (
         str(node.id),
         node.op,
@@ -48,6 +52,7 @@ def _cells(node: NodeResult, precision: int | None, result: Result) -> tuple[str
         ", ".join(map(str, node.inputs)),
         _exact_or(node.value, node.value_exact, precision),
         _exact_or(node.grad, node.grad_exact, precision),
+        fmt(tangent, precision),
         fmt(node.sympy_grad, precision),
         (node.verdict or "") + (" (local)" if node.check == "local" else ""),
         fmt(fd.value, precision) if fd is not None else "",
@@ -56,11 +61,15 @@ def _cells(node: NodeResult, precision: int | None, result: Result) -> tuple[str
 
 
 def _shown_columns(result: Result) -> list[int]:
-    """The columns shown, as positions in HEADERS + FD_HEADERS."""
+    """The columns shown, as positions in ALL_HEADERS."""
+    shown = list(range(6))
+    if result.tangents is not None:
+        shown.append(6)  # --direction
     # Without the cross-check (--no-check) the sympy and check columns would be empty.
-    shown = list(range(len(HEADERS) - 2 if result.check.method == "none" else len(HEADERS)))
+    if result.check.method != "none":
+        shown += [7, 8]
     if result.fd is not None:
-        shown += [len(HEADERS), len(HEADERS) + 1]
+        shown += [9, 10]
     return shown
 
 
@@ -101,6 +110,19 @@ def _footer(result: Result, precision: int | None) -> list[str]:
         lines.append(f"  {name.ljust(width)}  {text.rjust(digits)}")
     if not result.gradients:
         lines.append("  (no inputs)")
+    for output, grads in (result.output_gradients or {}).items():
+        lines.append(f"gradients of {output}")
+        for name, grad in grads.items():
+            lines.append(f"  {name.ljust(width)}  {fmt(grad, precision) or 'none'}")
+    if result.direction is not None:
+        along = ", ".join(f"{n}={fmt(d, precision)}" for n, d in result.direction.items())
+        derivative = fmt(result.directional_derivative, precision)
+        lines.append(f"along   {along}: directional derivative {derivative}")
+        n, m = len(result.direction), len(result.output_gradients or {}) or 1
+        lines.append(
+            f"cost    forward mode: 1 sweep per direction ({n} for every input's gradient); "
+            f"reverse mode: 1 sweep per output ({m} here)"
+        )
     check = result.check
     lines.append(f"check   {check.method}: {check.status}; {check.message}")
     lines.extend(_fd_footer(result, precision))
@@ -129,7 +151,7 @@ def _footer(result: Result, precision: int | None) -> list[str]:
 def render_plain(result: Result, precision: int | None = None) -> str:
     """The table as plain, aligned text: the same bytes whatever the terminal."""
     shown = _shown_columns(result)
-    headers = _pick(HEADERS + FD_HEADERS, shown)
+    headers = _pick(ALL_HEADERS, shown)
     rows = [headers] + [_pick(_cells(node, precision, result), shown) for node in result.nodes]
     widths = [max(len(row[c]) for row in rows) for c in range(len(shown))]
     lines = []
@@ -174,7 +196,7 @@ class _Measure:
     def __init__(self, result: Result) -> None:
         self.result = result
         self.shown = _shown_columns(result)
-        self.headers = _pick(HEADERS + FD_HEADERS, self.shown)
+        self.headers = _pick(ALL_HEADERS, self.shown)
         self._rows: dict[int | None, list[tuple[str, ...]]] = {}
         self._widths: dict[int | None, dict[str, int]] = {}
 
@@ -355,6 +377,8 @@ def result_document(result: Result) -> dict[str, Any]:
         if result.digits is not None:
             item["value_exact"] = node.value_exact
             item["grad_exact"] = node.grad_exact
+        if result.tangents is not None:
+            item["tangent"] = number(result.tangents[node.id])
         nodes.append(item)
     check = result.check
     exact: dict[str, Any] = {}
@@ -364,12 +388,26 @@ def result_document(result: Result) -> dict[str, Any]:
             "value_exact": result.value_exact,
             "gradients_exact": result.gradients_exact,
         }
+    gradients: dict[str, Any] = {name: number(g) for name, g in result.gradients.items()}
+    if result.output_gradients is not None:
+        gradients = {
+            output: {name: number(g) for name, g in grads.items()}
+            for output, grads in result.output_gradients.items()
+        }
+    forward: dict[str, Any] = {}
+    if result.direction is not None:
+        forward = {
+            "direction": result.direction,
+            "directional_derivative": number(result.directional_derivative),
+        }
     return {
         "expression": result.source,
         "at": result.at,
         "value": result.value,
         "output": result.output,
-        "gradients": {name: number(g) for name, g in result.gradients.items()},
+        **({"outputs": list(result.output_gradients)} if result.output_gradients else {}),
+        "gradients": gradients,
+        **forward,
         **exact,
         "nodes": nodes,
         "check": {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +79,12 @@ class Result:
     exact: Any = field(default=None, repr=False, compare=False)
     # evaluate(fd=True): each input's finite difference (engine/fd.py), by name.
     fd: dict[str, FiniteDifference] | None = None
+    # evaluate(outputs=[...]): each named output's input gradients (the last is `output`).
+    output_gradients: dict[str, dict[str, float | None]] | None = None
+    # evaluate(direction={...}): each node's derivative along it (forward mode), and the output's.
+    direction: dict[str, float] | None = None
+    tangents: tuple[float | None, ...] | None = None
+    directional_derivative: float | None = None
 
 
 def list_inputs(names: list[str]) -> str:
@@ -166,6 +172,8 @@ def evaluate(
     trace: bool = False,
     digits: int | None = None,
     fd: bool = False,
+    outputs: Sequence[str] = (),
+    direction: Mapping[str, float] | None = None,
 ) -> Result:
     """Parse, build, run forward and backward, cross-check with SymPy, and report.
 
@@ -174,6 +182,8 @@ def evaluate(
     that many significant digits (mpmath): values and gradients are those,
     rounded to floats, and each node carries them as decimal strings too.
     With `fd`, `result.fd` holds each input's finite difference (engine/fd.py).
+    With `outputs` (assigned names), each gets its input gradients and the
+    last is the output; with `direction`, forward mode gives each node's tangent.
     Raises a BackpropError (ParseError, InputError, DomainError,
     NumericError) for bad input; a check disagreement is `result.check`.
     """
@@ -181,6 +191,14 @@ def evaluate(
     with cycle_collector_paused():
         graph = build_graph(parse(source))
         point = resolve_point(graph, at or {})
+        if outputs or direction is not None:
+            from backprop.engine import outputs as several
+
+            named: list[int] = []
+            if outputs:
+                graph, named = several.retarget(graph, outputs)
+            if direction is not None:
+                direction = several.check_direction(graph, direction)
         values = forward(graph, point, gates)
         grads = backward(graph, values, gates, visits)
         notes, kinked = _notes(graph, values, grads, gates)
@@ -239,6 +257,8 @@ def evaluate(
         None if visits is None else tuple(visits),
         fd=differences,
     )
+    if outputs or direction is not None:
+        result = several.extend(result, graph, values, outputs, named, direction, gates)
     if exact is None:
         return result
     texts = exact.texts()

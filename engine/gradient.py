@@ -28,6 +28,8 @@ class GradientText:
     text: str
     derivatives: dict[str, str]  # input -> the text with that input alone (--json)
     notes: tuple[str, ...] = ()  # what SymPy could not do within its budget
+    order: int = 1
+    sizes: tuple[int, ...] = ()  # --order N: the nodes the k-th derivative needs, k = 1..N
 
 
 def _wanted(graph: Graph, wrt: Sequence[str] | None) -> list[str]:
@@ -51,6 +53,7 @@ def gradient_program(
     *,
     simplify: bool = False,
     seconds: float = DEFAULT_SIMPLIFY_SECONDS,
+    order: int = 1,
 ) -> GradientText:
     """The gradient of the program in `source` as text in `fmt`.
 
@@ -59,6 +62,10 @@ def gradient_program(
     sympy SymPy expressions. `simplify` asks SymPy to simplify each
     derivative within `seconds` in all (bp, latex, sympy).
     """
+    if order != 1:
+        from backprop.engine.higher import higher_program
+
+        return higher_program(source, wrt, fmt, order, simplify=simplify, seconds=seconds)
     with cycle_collector_paused():
         graph = build_graph(parse(source))
         wanted = _wanted(graph, wrt)

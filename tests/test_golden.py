@@ -207,6 +207,9 @@ SCENARIOS = [
 from learning_scenarios import LEARNING_SCENARIOS  # noqa: E402
 
 SCENARIOS += [Scenario(**fields) for fields in LEARNING_SCENARIOS]
+from second_order_scenarios import SECOND_ORDER  # noqa: E402
+
+SCENARIOS += [Scenario(**fields) for fields in SECOND_ORDER]
 
 
 def render_golden(scenario: Scenario, stdout: str, stderr: str, exit_code: int) -> str:
