@@ -601,7 +601,9 @@ def _past_float(exact: Any) -> str:
     """A finite SymPy number beyond the float range, in 17 digits (-1e400: '-1.0e+400')."""
     import mpmath
 
-    return mpmath.nstr(mpmath.mpf(exact._to_mpmath(60)), 17)
+    ctx = mpmath.MPContext()  # its own: a caller's mpmath.mp.dps does not change the text
+    ctx.prec = 60
+    return ctx.nstr(ctx.mpf(exact._to_mpmath(60)), 17)
 
 
 def overflow_reason(exact: str) -> str:
