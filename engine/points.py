@@ -198,6 +198,7 @@ class Compiled:
         self._forwards = [None if not n.inputs else NUMPY_FORWARDS[n.op] for n in nodes]
         self._rules = [GATES[n.op].vjp if n.inputs else None for n in nodes]
         self._error_cache: dict[tuple[float, ...], BackpropError | None] = {}
+        self._watched = _watched(graph)
 
     # -- many points
 
@@ -221,11 +222,12 @@ class Compiled:
         for start in range(0, n, CHUNK):
             stop = min(n, start + CHUNK)
             block = [a[start:stop] for a in flat]
-            v, g, bad = self.evaluate_block(block, stop - start)
-            value[start:stop] = v
-            for name, arr in zip(self.inputs, g):
-                grads[name][start:stop] = arr
-            failed[start:stop] = bad
+            failed[start:stop] = self.evaluate_into(
+                block,
+                stop - start,
+                value[start:stop],
+                [grads[name][start:stop] for name in self.inputs],
+            )
         if failed.any():
             value[failed] = np.nan
             for arr in grads.values():
@@ -251,63 +253,72 @@ class Compiled:
         """One block of rows (one 1-d float64 array per input, in input order): the value,
         the gradients (input order) and which rows failed. Failed rows that the scalar
         engine computes after all get its numbers; the others hold nan."""
-        with np.errstate(all="ignore"):
-            values, bad = self._forward(block, n)
-            grads = self._backward(values, n)
-            value = _full(values[self.graph.output], n)
-            out = [_full(grads[self.graph.inputs[name]], n) for name in self.inputs]
-        if bad is not None and bad.any():
-            for row in np.flatnonzero(bad):
-                point = {name: float(a[row]) for name, a in zip(self.inputs, block)}
-                scalar = self._scalar(point)
-                if scalar is None:
-                    value[row] = np.nan
-                    for arr in out:
-                        arr[row] = np.nan
-                    continue
-                bad[row] = False
-                value[row] = scalar[0]
-                for arr, g in zip(out, scalar[1]):
-                    arr[row] = g
-        failed = bad if bad is not None else np.zeros(n, dtype=bool)
+        value = np.empty(n)
+        out = [np.empty(n) for _ in self.inputs]
+        failed = self.evaluate_into(block, n, value, out)
         return value, out, failed
 
-    def _forward(self, block: Sequence[Any], n: int) -> tuple[list[Any], Any]:
+    def evaluate_into(self, block: Sequence[Any], n: int, value: Any, out: Sequence[Any]) -> Any:
+        """`evaluate_block`, writing into `value` and `out` (arrays of n rows); returns
+        which rows failed."""
+        with np.errstate(all="ignore"):
+            values, suspect = self._forward(block)
+            grads = self._backward(values)
+            value[...] = values[self.graph.output]
+            for arr, name in zip(out, self.inputs):
+                arr[...] = grads[self.graph.inputs[name]]
+            bad = self._bad_rows(values, n) if suspect else None
+        if bad is None:
+            return np.zeros(n, dtype=bool)
+        for row in np.flatnonzero(bad):
+            point = {name: float(a[row]) for name, a in zip(self.inputs, block)}
+            scalar = self._scalar(point)
+            if scalar is None:
+                value[row] = np.nan
+                for arr in out:
+                    arr[row] = np.nan
+                continue
+            bad[row] = False
+            value[row] = scalar[0]
+            for arr, g in zip(out, scalar[1]):
+                arr[row] = g
+        return bad
+
+    def _forward(self, block: Sequence[Any]) -> tuple[list[Any], bool]:
+        """Every node's value, and whether some value may be inf or nan: the sum of
+        each node's values (one reduction, no new array) is finite when all are."""
         nodes = self.graph.nodes
         values: list[Any] = [None] * len(nodes)
         inputs = dict(zip(self.inputs, block))
         forwards = self._forwards
-        depends = self._depends
-        total: Any = None  # the sum of every input-dependent value: finite iff all are
-        constant_bad = False
+        watched = self._watched
+        total = 0.0
         for i, node in enumerate(nodes):
             ins = node.inputs
             if not ins:
-                values[i] = inputs[node.label] if node.op == "var" else np.float64(node.value)
-                continue
-            f = forwards[i]
-            assert f is not None
-            if len(ins) == 2:
-                v = f(values[ins[0]], values[ins[1]])
-            elif len(ins) == 1:
-                v = f(values[ins[0]])
+                v = inputs[node.label] if node.op == "var" else np.float64(node.value)
             else:
-                v = f(*[values[j] for j in ins])
+                f = forwards[i]
+                assert f is not None
+                if len(ins) == 2:
+                    v = f(values[ins[0]], values[ins[1]])
+                elif len(ins) == 1:
+                    v = f(values[ins[0]])
+                else:
+                    v = f(*[values[j] for j in ins])
             values[i] = v
-            if depends[i]:
-                total = v if total is None else total + v
-            elif not math.isfinite(float(v)):
-                constant_bad = True
-        for name in self.inputs:  # a point given as nan or inf is bad input
-            total = inputs[name] if total is None else total + inputs[name]
-        if constant_bad:
-            return values, np.ones(n, dtype=bool)
-        if total is None:
-            return values, None
-        bad = ~np.isfinite(total)
-        return values, np.broadcast_to(bad, (n,)).copy()
+            if watched[i]:
+                total += float(np.sum(v))
+        return values, not math.isfinite(total)
 
-    def _backward(self, values: list[Any], n: int) -> list[Any]:
+    def _bad_rows(self, values: list[Any], n: int) -> Any:
+        """The rows where some value is inf or nan (a suspect block only)."""
+        bad = np.zeros(n, dtype=bool)
+        for v in values:
+            bad |= ~np.isfinite(v)
+        return bad
+
+    def _backward(self, values: list[Any]) -> list[Any]:
         nodes = self.graph.nodes
         grads: list[Any] = [None] * len(nodes)
         output = self.graph.output
@@ -365,11 +376,26 @@ class Compiled:
         return found
 
 
-def _full(x: Any, n: int) -> Any:
-    """`x` as a fresh float64 array of n rows (a number stands for every row)."""
-    if np.ndim(x) == 0:
-        return np.full(n, float(x))
-    return np.array(x, dtype=np.float64, copy=True)
+# An inf or nan into these gates gives an inf or nan out (inf * 0 is nan, inf - inf is nan).
+_PROPAGATE = frozenset({"add", "sub", "mul", "neg", "pos"})
+
+
+def _watched(graph: Graph) -> list[bool]:
+    """The nodes whose values the forward pass sums to find an inf or nan.
+
+    A node read only by gates that pass an inf or nan on (add, sub, mul, neg)
+    needs no watching: its inf or nan reaches a watched node. The others (read
+    by another gate, which may hide it: exp(-inf) is 0, or by none) are watched.
+    """
+    nodes = graph.nodes
+    watched = [False] * len(nodes)
+    read = [False] * len(nodes)
+    for node in nodes:
+        for j in node.inputs:
+            read[j] = True
+            if node.op not in _PROPAGATE:
+                watched[j] = True
+    return [w or not r for w, r in zip(watched, read)]
 
 
 def _inputs_text(names: list[str]) -> str:
@@ -378,14 +404,40 @@ def _inputs_text(names: list[str]) -> str:
     return f"inputs are: {name_list(names)}"
 
 
+_MALLOC_TUNED: list[bool] = []
+
+
+def _keep_freed_memory() -> None:
+    """Ask glibc's malloc to keep up to 64 MB of freed memory instead of giving it back.
+
+    The interpreter allocates and frees a few dozen arrays of one chunk's rows per
+    chunk; by default malloc returns the freed top of the heap to the system each
+    time (past 128 KB), and every chunk then pays page faults for fresh memory: 5x
+    slower on the perceptron. Elsewhere (not glibc) this does nothing.
+    """
+    if _MALLOC_TUNED:
+        return
+    _MALLOC_TUNED.append(True)
+    try:
+        import ctypes
+
+        mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+        if mallopt is not None:
+            mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
 def compile(source: str) -> Compiled:  # noqa: A001 - the API's name, as re.compile
     """Parse and build `source` once, for `evaluate` at many points."""
+    _keep_freed_memory()
     with cycle_collector_paused():
         return Compiled(build_graph(parse(source)))
 
 
 def from_graph(graph: Graph) -> Compiled:
     """A compiled program from a graph (a derivative's, for higher orders)."""
+    _keep_freed_memory()
     return Compiled(graph)
 
 
@@ -409,11 +461,12 @@ def evaluate_dask(compiled: Compiled, at: Mapping[str, Any]) -> Evaluation:
         out = np.empty((k + 2, n))
         for start in range(0, n, CHUNK):
             stop = min(n, start + CHUNK)
-            v, g, bad = compiled.evaluate_block([a[start:stop] for a in flat], stop - start)
-            out[0, start:stop] = v
-            for m, arr in enumerate(g):
-                out[1 + m, start:stop] = arr
-            out[k + 1, start:stop] = bad
+            out[k + 1, start:stop] = compiled.evaluate_into(
+                [a[start:stop] for a in flat],
+                stop - start,
+                out[0, start:stop],
+                [out[1 + m, start:stop] for m in range(k)],
+            )
         return out.reshape((k + 2, *shape))
 
     if not arrays:
