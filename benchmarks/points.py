@@ -38,7 +38,7 @@ import pyarrow.csv as pacsv
 PROGRAM = "1/(1+exp(-(w0*x0+w1*x1+w2)))"
 NAMES = ["w0", "x0", "w1", "x1", "w2"]
 
-HAND_WRITTEN = '''
+HAND_WRITTEN = """
 import sys
 import numpy as np
 import pyarrow as pa
@@ -47,7 +47,7 @@ import pyarrow.csv as pacsv
 t = pacsv.read_csv(sys.argv[1])
 w0, x0, w1, x1, w2 = (t.column(n).to_numpy() for n in ["w0", "x0", "w1", "x1", "w2"])
 value, grads = None, None
-''' + "\n".join(
+""" + "\n".join(
     [
         "def formula(w0, x0, w1, x1, w2):",
         "    s = 1.0 / (1.0 + np.exp(-(w0 * x0 + w1 * x1 + w2)))",

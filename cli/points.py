@@ -152,7 +152,12 @@ def run_points(
 
 def _open_points(points: str, stack: ExitStack) -> tuple[IO[bytes], str]:
     if points == "-":
-        return sys.stdin.buffer, "standard input"
+        stdin = sys.stdin.buffer
+        if not hasattr(stdin, "peek"):  # not a buffered reader (an embedding program's)
+            import io
+
+            stdin = io.BufferedReader(io.BytesIO(stdin.read()))  # type: ignore[arg-type]
+        return stdin, "standard input"
     try:
         handle = stack.enter_context(open(points, "rb"))  # noqa: SIM115 - closed by the stack
     except OSError as err:

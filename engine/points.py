@@ -197,7 +197,7 @@ class Compiled:
         self._live = live_nodes(graph, depends)
         self._forwards = [None if not n.inputs else NUMPY_FORWARDS[n.op] for n in nodes]
         self._rules = [GATES[n.op].vjp if n.inputs else None for n in nodes]
-        self._error_cache: dict[tuple[float, ...], BackpropError | None] = {}
+        self._error_cache: dict[tuple[str, ...], BackpropError | None] = {}
         self._watched = _watched(graph)
 
     # -- many points
@@ -363,12 +363,13 @@ class Compiled:
 
     def error(self, point: Mapping[str, float]) -> BackpropError | None:
         """The error `backprop eval --at` reports at this point, or None."""
-        key = tuple(float(point[name]) for name in self.inputs)
+        floats = [float(point[name]) for name in self.inputs]
+        key = tuple(x.hex() for x in floats)  # -0.0 and 0.0 apart: messages show the sign
         if key in self._error_cache:
             return self._error_cache[key]
         found: BackpropError | None = None
         try:
-            forward(self.graph, resolve_point(self.graph, dict(zip(self.inputs, key))))
+            forward(self.graph, resolve_point(self.graph, dict(zip(self.inputs, floats))))
         except BackpropError as err:
             found = err
         if len(self._error_cache) < 10_000:

@@ -121,16 +121,29 @@ def csv_blocks(
     given = [h for h in used if h is not None]
     _refuse_both(given, overridden, where)
     constants = _fixed_columns(compiled, given, fixed, where)
-    reader = pacsv.open_csv(
-        stream,
-        read_options=pacsv.ReadOptions(
-            column_names=[f"c{k}" for k in range(len(header))], block_size=CSV_BLOCK_BYTES
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types={f"c{k}": pa.string() for k in range(len(header))},
-            include_columns=[f"c{k}" for k, h in enumerate(used) if h is not None],
-        ),
-    )
+
+    def unreadable(err: Exception, count: int) -> InputError:
+        return InputError(
+            f"{where}: not a CSV file this command can read after line {count + 1} "
+            f"({shorten(str(err), 200)})",
+            kind="io",
+        )
+
+    try:
+        reader = pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(
+                column_names=[f"c{k}" for k in range(len(header))], block_size=CSV_BLOCK_BYTES
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f"c{k}": pa.string() for k in range(len(header))},
+                include_columns=[f"c{k}" for k, h in enumerate(used) if h is not None],
+            ),
+        )
+    except pa.ArrowInvalid as err:
+        if "Empty CSV file" in str(err):
+            return  # a header and no rows: no points
+        raise unreadable(err, 1) from None
     index_of = {h: k for k, h in enumerate(used) if h is not None}
     count = 0
     while True:
@@ -139,11 +152,7 @@ def csv_blocks(
         except StopIteration:
             return
         except pa.ArrowInvalid as err:
-            raise InputError(
-                f"{where}: not a CSV file this command can read after line {count + 1} "
-                f"({shorten(str(err), 200)})",
-                kind="io",
-            ) from None
+            raise unreadable(err, count + 1) from None
         n = batch.num_rows
         if n == 0:
             continue
