@@ -303,6 +303,7 @@ class _Commands(click.Group):
         "explain": "backprop.cli.explain",
         "graph": "backprop.cli.graph",
         "grad": "backprop.cli.grad",
+        "plot": "backprop.cli.plot",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
