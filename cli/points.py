@@ -9,6 +9,7 @@ numpy, pyarrow and SymPy are imported by the engine, and only in this mode.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -103,8 +104,13 @@ def run_points(
             reader, where = _open_points(points, stack)
             kind = points_format or (None if points == "-" else _format_of(points))
             kind = kind or _sniff(reader)
-            read = engine_stream.csv_blocks if kind == "csv" else engine_stream.jsonl_blocks
-            blocks = read(compiled, reader, where, fixed, overridden)
+            if kind == "csv":
+                native = points if points != "-" and os.path.isfile(points) else None
+                blocks = engine_stream.csv_blocks(
+                    compiled, reader, where, fixed, overridden, path=native
+                )
+            else:
+                blocks = engine_stream.jsonl_blocks(compiled, reader, where, fixed, overridden)
             total = _size(reader)
         sink = _open_output(output, fmt, stack)
         writer: engine_stream.Writer
@@ -121,6 +127,7 @@ def run_points(
             checker = PointsCheck(compiled, check_seconds)
             checker.prepare()
         summary = engine_stream.Summary(names)
+        summary.ranges = fmt == "summary" or bool(output and sys.stdout.isatty())
         progress = _Progress(total, reader, grid=bool(grids))
         stack.callback(progress.stop)
 
@@ -137,13 +144,14 @@ def run_points(
             writer.check(document)
         writer.close()
         progress.stop()
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
     if fmt == "summary":
-        click.echo(render_summary(summary, document, precision, where), nl=False)
+        click.echo(render_summary(summary, document, precision, where, width), nl=False)
     else:
         if document is not None:
             click.echo(f"check   sympy: {document['status']}; {document['message']}", err=True)
         if output and sys.stdout.isatty():
-            click.echo(render_summary(summary, document, precision, where), nl=False)
+            click.echo(render_summary(summary, document, precision, where, width), nl=False)
     if summary.failed:
         click.echo(_failures_line(summary), err=True)
         return EXIT_BAD_INPUT
@@ -239,6 +247,47 @@ def _failures_line(summary: Any) -> str:
 # --- the terminal summary ------------------------------------------------------------------
 
 
+def _rows_table(summary: Any, names: list[str], digits: int | None, kept: int) -> list[str]:
+    fmt = (lambda x: number(x, digits)) if digits else number
+    headers = [*names, "value", *[f"d_{n}" for n in names[:kept]]]
+    rows = []
+    for point, value, grads, error in summary.first:
+        if error:
+            cells = [*map(fmt, point), "error", *[""] * kept]
+        else:
+            assert value is not None
+            cells = [*map(fmt, point), fmt(value), *map(fmt, grads[:kept])]
+        rows.append(cells)
+    return _table(headers, rows, set(range(len(headers))))
+
+
+def _first_rows(
+    summary: Any, names: list[str], precision: int | None, width: int | None
+) -> list[str]:
+    """The first rows' table, made to fit `width` by rounding, then by leaving out gradients."""
+    table = _rows_table(summary, names, precision, len(names))
+    if width is None or max(map(len, table)) <= width:
+        return table
+    for digits in (10, 8, 6, 4):
+        if precision is not None and digits >= precision:
+            continue
+        table = _rows_table(summary, names, digits, len(names))
+        if max(map(len, table)) <= width:
+            return [
+                *table,
+                f"  (rounded to {digits} significant digits to fit; -o FILE has them all)",
+            ]
+    for kept in range(len(names) - 1, -1, -1):
+        table = _rows_table(summary, names, 4, kept)
+        if max(map(len, table)) <= width or kept == 0:
+            left = ", ".join(f"d_{n}" for n in names[kept:])
+            return [
+                *table,
+                f"  (rounded to 4 digits; {left} left out to fit; -o FILE has them all)",
+            ]
+    return table
+
+
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[int]) -> list[str]:
     widths = [max(len(r[c]) for r in [headers, *rows]) for c in range(len(headers))]
     out = []
@@ -251,27 +300,25 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[i
     return out
 
 
-def render_summary(summary: Any, check: dict | None, precision: int | None, where: str) -> str:
-    """The readable summary: the first rows, the count, each column's range, the errors."""
+def render_summary(
+    summary: Any, check: dict | None, precision: int | None, where: str, width: int | None = None
+) -> str:
+    """The readable summary: the first rows, the count, each column's range, the errors.
+
+    With a `width` (a terminal's), the first rows are rounded to fewer significant
+    digits until they fit (never cut), then the last gradient columns are left out;
+    a line says so. Piped, every digit, whatever the width.
+    """
     names = list(summary.names)
-    fmt = (lambda x: number(x, precision)) if precision else number
     lines = [
         f"points  {summary.points:,} from {where}"
         + (f", {summary.failed:,} failed" if summary.failed else "")
     ]
     if summary.first:
-        headers = [*names, "value", *[f"d_{n}" for n in names]]
-        rows = []
-        for point, value, grads, error in summary.first:
-            if error:
-                cells = [*map(fmt, point), "error", *[""] * len(names)]
-            else:
-                assert value is not None
-                cells = [*map(fmt, point), fmt(value), *map(fmt, grads)]
-            rows.append(cells)
         shown = "first rows" if summary.points > len(summary.first) else "rows"
         lines.append(f"{shown} ({len(summary.first)} of {summary.points:,})")
-        lines += _table(headers, rows, set(range(len(headers))))
+        lines += _first_rows(summary, names, precision, width)
+    fmt = (lambda x: number(x, precision)) if precision else number
     ranges = [("value", summary.value)] + [(f"d_{n}", summary.gradients[n]) for n in names]
     if summary.points > summary.failed:
         lines.append("ranges (over the points that did not fail)")

@@ -17,7 +17,7 @@ matplotlib (Agg) draws the file; it is imported only here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +45,7 @@ def _winner(args: list[Any], better: Any) -> Any:
     return index
 
 
-BRANCH = {
+BRANCH: dict[str, Callable[..., Any]] = {
     "relu": lambda a: np.sign(a),
     "abs": lambda a: np.sign(a),
     "sign": lambda a: np.sign(a),
@@ -53,6 +53,7 @@ BRANCH = {
     "min": lambda *args: _winner(list(args), np.less),
     "where": lambda c, t, f: np.sign(c),
 }
+SIGNED = ("relu", "abs", "sign", "where")  # branch 0: on the kink itself (found above)
 POINT_KINKS = ("pow", "atan2", "hypot")  # a kink only at one point: the gate's own rule
 
 
@@ -165,13 +166,15 @@ def _kinks(
             continue
         with np.errstate(all="ignore"):
             side = branch(*args)
-        changes = np.flatnonzero((side[1:] != side[:-1]) & ok[1:] & ok[:-1])
-        changes = [k for k in changes if side[k] != 0 and side[k + 1] != 0]  # 0: on it
-        if not changes:
+        switch = (side[1:] != side[:-1]) & ok[1:] & ok[:-1]
+        if node.op in SIGNED:
+            switch &= (side[1:] != 0) & (side[:-1] != 0)
+        changes = np.flatnonzero(switch)
+        if not len(changes):
             continue
-        lo = x[np.array(changes)].astype(np.float64)
-        hi = x[np.array(changes) + 1].astype(np.float64)
-        left = side[np.array(changes)]
+        lo = x[changes].astype(np.float64)
+        hi = x[changes + 1].astype(np.float64)
+        left = side[changes]
         for _ in range(60):  # bisection, all the intervals at once
             mid = (lo + hi) / 2
             at_mid = _node_values(compiled, at, name, mid)

@@ -200,6 +200,10 @@ class Compiled:
         self._error_cache: dict[tuple[str, ...], BackpropError | None] = {}
         self._watched = _watched(graph)
 
+    def __reduce__(self) -> tuple[Any, tuple[Graph]]:
+        # Sent to another process (a dask worker) as its graph; rebuilt there.
+        return (Compiled, (self.graph,))
+
     # -- many points
 
     def evaluate(self, at: Mapping[str, Any]) -> Any:

@@ -477,3 +477,35 @@ def test_single_point_eval_imports_none_of_the_points_libraries() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.stderr == "[]"
+
+
+def test_the_readme_dask_recipe_runs_on_the_local_scheduler(capsys: pytest.CaptureFixture) -> None:
+    """The README's recipe, run as it is written (no client: dask's local threads)."""
+    import pickle
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    recipes = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "dask.compute" in b]
+    assert len(recipes) == 1
+    exec(compile_recipe(recipes[0]), {})  # our own README's code, not user text
+    printed = capsys.readouterr().out
+    match = re.fullmatch(r"mean d/dw0 over 4,000,000 points: (-?[0-9.]+); failed: 0\n", printed)
+    assert match is not None, printed
+    mean = match.group(1)
+    # by hand: d/dw0 = s(1 - s)*x0 with s = sigmoid(2*x0 - 3*x1 - 3); its mean, in numpy
+    import dask.array as da
+
+    x0 = da.random.default_rng(0).normal(size=4_000_000, chunks=500_000).compute()
+    x1 = da.random.default_rng(1).normal(size=4_000_000, chunks=500_000).compute()
+    s = 1 / (1 + np.exp(-(2 * x0 - 3 * x1 - 3)))
+    assert float(mean) == pytest.approx(float(np.mean(s * (1 - s) * x0)), abs=1e-6)
+    # a worker gets the compiled program by pickle: it is rebuilt from its graph
+    program = compile("x*y")
+    again = pickle.loads(pickle.dumps(program))
+    assert again.evaluate({"x": np.array([2.0]), "y": 3.0}).gradients["x"].tolist() == [3.0]
+
+
+def compile_recipe(code: str) -> object:
+    import builtins
+
+    return builtins.compile(code, "README.md (dask recipe)", "exec")
