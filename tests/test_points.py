@@ -225,12 +225,28 @@ def test_arithmetic_programs_bit_for_bit(source: str, start: list[float]) -> Non
     assert worst_ulps(source, points) == 0
 
 
+SCHEMA = json.loads((ROOT / "schema" / "points.schema.json").read_text(encoding="utf-8"))
+
+
+def jsonl(text: str) -> list[dict]:
+    """JSON Lines output, each line strict JSON and as the schema says."""
+    import jsonschema
+
+    def refuse(token: str) -> None:
+        raise AssertionError(f"non-strict JSON token {token}")
+
+    rows = [json.loads(line, parse_constant=refuse) for line in text.splitlines()]
+    for row in rows:
+        jsonschema.validate(row, SCHEMA)
+    return rows
+
+
 # --- errors at some points --------------------------------------------------------------------
 
 
 def test_error_rows_carry_the_scalar_message_and_the_others_are_written() -> None:
     done = run("eval", "log(x) + 1/y", "--grid", "x=-1:1:3", "--grid", "y=0:1:2", expect=2)
-    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    rows = jsonl(done.stdout)
     assert rows[-1]["check"]["status"] == "ok"
     rows = rows[:-1]
     assert [r["at"] for r in rows] == [
@@ -267,7 +283,7 @@ def test_error_rows_carry_the_scalar_message_and_the_others_are_written() -> Non
 def test_an_infinite_gradient_is_null_not_an_error() -> None:
     # sqrt(x) at 0: value 0, gradient 1/(2*0) = inf (eval's rule: a note, not an error)
     done = run("eval", "sqrt(x)", "--grid", "x=0:1:2", "--no-check")
-    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    rows = jsonl(done.stdout)
     assert rows == [
         {"at": {"x": 0.0}, "value": 0.0, "gradients": {"x": None}},
         {"at": {"x": 1.0}, "value": 1.0, "gradients": {"x": 0.5}},
@@ -303,7 +319,7 @@ def test_csv_points_with_at_and_the_check(tmp_path: Path) -> None:
 def test_jsonl_points_from_stdin() -> None:
     lines = '{"x": 3, "y": -4}\n\n{"x": 1.5, "y": 0}\n'
     done = run("eval", "-f", "samples/staged.bp", "--points", "-", "--no-check", stdin=lines)
-    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    rows = jsonl(done.stdout)
     assert [r["at"] for r in rows] == [{"x": 3.0, "y": -4.0}, {"x": 1.5, "y": 0.0}]
     single = json.loads(run("eval", "-f", "samples/staged.bp", "--json", "--no-check").stdout)
     assert rows[0]["value"] == single["value"]  # the sample's own point, x=3, y=-4
@@ -415,7 +431,7 @@ def test_format_and_output_need_points() -> None:
 
 def test_check_counts_kinks_as_not_applicable() -> None:
     done = run("eval", "relu(x)", "--grid", "x=-1:1:3")
-    check = json.loads(done.stdout.splitlines()[-1])["check"]
+    check = jsonl(done.stdout)[-1]["check"]
     assert check["counts"]["n/a"] == 1 and check["counts"]["ok"] == 2  # relu at 0
     assert check["status"] == "n/a"
 
@@ -509,3 +525,17 @@ def compile_recipe(code: str) -> object:
     import builtins
 
     return builtins.compile(code, "README.md (dask recipe)", "exec")
+
+
+def test_a_cell_that_is_not_finite_fails_its_point_only(tmp_path: Path) -> None:
+    data = tmp_path / "p.csv"
+    data.write_text("x\n1\nnan\n1e400\n2\n")
+    done = run("eval", "x*x", "--points", str(data), "--no-check", expect=2)
+    rows = jsonl(done.stdout)
+    assert rows[0] == {"at": {"x": 1.0}, "value": 1.0, "gradients": {"x": 2.0}}
+    assert rows[1] == {
+        "at": {"x": None},
+        "error": {"kind": "input", "message": "the value of x must be a finite number, got nan"},
+    }
+    assert rows[2]["error"]["message"] == "the value of x must be a finite number, got inf"
+    assert rows[3] == {"at": {"x": 2.0}, "value": 4.0, "gradients": {"x": 4.0}}
