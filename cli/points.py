@@ -104,6 +104,7 @@ def run_points(
             reader, where = _open_points(points, stack)
             kind = points_format or (None if points == "-" else _format_of(points))
             kind = kind or _sniff(reader)
+            native = None
             if kind == "csv":
                 native = points if points != "-" and os.path.isfile(points) else None
                 blocks = engine_stream.csv_blocks(
@@ -111,7 +112,9 @@ def run_points(
                 )
             else:
                 blocks = engine_stream.jsonl_blocks(compiled, reader, where, fixed, overridden)
-            total = _size(reader)
+            # Progress in bytes where Python reads the file; pyarrow reading it itself
+            # says nothing on the way: then a count of points.
+            total = _size(reader) if native is None else None
         sink = _open_output(output, fmt, stack)
         writer: engine_stream.Writer
         if fmt == "csv":
@@ -128,7 +131,7 @@ def run_points(
             checker.prepare()
         summary = engine_stream.Summary(names)
         summary.ranges = fmt == "summary" or bool(output and sys.stdout.isatty())
-        progress = _Progress(total, reader, grid=bool(grids))
+        progress = _Progress(total, reader if total is not None and not grids else None)
         stack.callback(progress.stop)
 
         def on_rows(rows: Any) -> None:
@@ -196,10 +199,9 @@ def _size(reader: IO[bytes]) -> int | None:
 class _Progress:
     """A rich progress bar on stderr, only on a terminal and only for a run past a second."""
 
-    def __init__(self, total: int | None, reader: IO[bytes] | None, grid: bool) -> None:
-        self.total = total
+    def __init__(self, total: int | None, reader: IO[bytes] | None) -> None:
+        self.total = total  # points (a grid), bytes (with a reader), or None (unknown)
         self.reader = reader
-        self.grid = grid
         self.started = time.monotonic()
         self.done = 0
         self.bar: Any = None
@@ -214,15 +216,22 @@ class _Progress:
             if time.monotonic() - self.started < PROGRESS_AFTER:
                 return
             from rich.console import Console
-            from rich.progress import Progress
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self.bar = Progress(console=Console(stderr=True), transient=True)
+            self.bar = Progress(
+                TextColumn("points"),
+                BarColumn(),
+                TextColumn("{task.fields[done]}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
             self.bar.start()
-            self.task = self.bar.add_task("points", total=self.total)
-        self.bar.update(self.task, completed=self._position())
+            self.task = self.bar.add_task("points", total=self.total, done="")
+        self.bar.update(self.task, completed=self._position(), done=f"{self.done:,}")
 
     def _position(self) -> int:
-        if self.grid or self.reader is None:
+        if self.reader is None:
             return self.done
         try:
             return self.reader.tell()
