@@ -37,6 +37,9 @@ from backprop.parser import BackpropError, Span, name_list, parse
 from backprop.parser.parse import cycle_collector_paused
 
 CHUNK = 1 << 14  # rows evaluated together: the arrays of one chunk stay in the CPU's cache
+# A big program gets fewer rows a chunk: its values and gradients, one array per node,
+# hold at most about this many floats at once (64 MB each), whatever the program's size.
+CHUNK_FLOATS = 1 << 23
 
 # --- the gates' forwards on arrays -----------------------------------------------------
 
@@ -222,16 +225,7 @@ class Compiled:
         n = int(np.prod(shape)) if shape else 1
         value = np.empty(n)
         grads = {name: np.empty(n) for name in self.inputs}
-        failed = np.zeros(n, dtype=bool)
-        for start in range(0, n, CHUNK):
-            stop = min(n, start + CHUNK)
-            block = [a[start:stop] for a in flat]
-            failed[start:stop] = self.evaluate_into(
-                block,
-                stop - start,
-                value[start:stop],
-                [grads[name][start:stop] for name in self.inputs],
-            )
+        failed = self.evaluate_rows(flat, n, value, [grads[name] for name in self.inputs])
         if failed.any():
             value[failed] = np.nan
             for arr in grads.values():
@@ -259,8 +253,24 @@ class Compiled:
         engine computes after all get its numbers; the others hold nan."""
         value = np.empty(n)
         out = [np.empty(n) for _ in self.inputs]
-        failed = self.evaluate_into(block, n, value, out)
+        failed = self.evaluate_rows(block, n, value, out)
         return value, out, failed
+
+    def evaluate_rows(self, block: Sequence[Any], n: int, value: Any, out: Sequence[Any]) -> Any:
+        """`evaluate_into` a chunk of rows at a time (CHUNK rows, fewer for a big program)."""
+        rows = max(1, min(CHUNK, CHUNK_FLOATS // max(1, len(self.graph.nodes))))
+        if n <= rows:
+            return self.evaluate_into(block, n, value, out)
+        failed = np.empty(n, dtype=bool)
+        for start in range(0, n, rows):
+            stop = min(n, start + rows)
+            failed[start:stop] = self.evaluate_into(
+                [a[start:stop] for a in block],
+                stop - start,
+                value[start:stop],
+                [arr[start:stop] for arr in out],
+            )
+        return failed
 
     def evaluate_into(self, block: Sequence[Any], n: int, value: Any, out: Sequence[Any]) -> Any:
         """`evaluate_block`, writing into `value` and `out` (arrays of n rows); returns
@@ -464,14 +474,7 @@ def evaluate_dask(compiled: Compiled, at: Mapping[str, Any]) -> Evaluation:
         flat = [np.ascontiguousarray(p, dtype=np.float64).reshape(-1) for p in parts]
         n = flat[0].size
         out = np.empty((k + 2, n))
-        for start in range(0, n, CHUNK):
-            stop = min(n, start + CHUNK)
-            out[k + 1, start:stop] = compiled.evaluate_into(
-                [a[start:stop] for a in flat],
-                stop - start,
-                out[0, start:stop],
-                [out[1 + m, start:stop] for m in range(k)],
-            )
+        out[k + 1] = compiled.evaluate_rows(flat, n, out[0], [out[1 + m] for m in range(k)])
         return out.reshape((k + 2, *shape))
 
     if not arrays:

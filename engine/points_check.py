@@ -112,7 +112,8 @@ class PointsCheck:
         counts = self.counts
         if self.functions is None:
             status = "not checked"
-            message = f"not checked: {self.unavailable}"
+            message = self.unavailable
+            counts["not checked"] = self.points
         else:
             status = "ok"
             for verdict, word in (
