@@ -36,7 +36,7 @@ from backprop.engine.passes import backward, depends_on_inputs, forward, live_no
 from backprop.parser import BackpropError, Span, name_list, parse
 from backprop.parser.parse import cycle_collector_paused
 
-CHUNK = 1 << 14  # rows evaluated together: the arrays of one chunk stay in the CPU's cache
+CHUNK = 1 << 15  # rows evaluated together: the arrays of one chunk stay in the CPU's cache
 # A big program gets fewer rows a chunk: its values and gradients, one array per node,
 # hold at most about this many floats at once (64 MB each), whatever the program's size.
 CHUNK_FLOATS = 1 << 23
@@ -152,6 +152,55 @@ NUMPY_FORWARDS: dict[str, Callable[..., Any]] = {
 
 A parallel table to the gate table's `forward` column, and checked against it:
 tests/test_points.py asserts that every gate has its entry here."""
+
+
+class _One:
+    """The seed gradient, d out / d out = 1, that multiplies nothing: `ONE * x` is x.
+
+    The rules multiply the gradient from above into each local derivative
+    (`g * L.div(1.0, b)`); at the output that is a multiplication by 1, a whole
+    array pass for nothing. The floats are the same: 1 * x is x exactly.
+    """
+
+    __array_ufunc__ = None  # numpy hands `array * ONE` to __rmul__
+
+    def __mul__(self, other: Any) -> Any:
+        return other
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> Any:
+        return np.float64(-1.0)
+
+    def __add__(self, other: Any) -> Any:
+        return np.add(1.0, _plain(other))
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> Any:
+        return np.subtract(1.0, _plain(other))
+
+    def __rsub__(self, other: Any) -> Any:
+        return np.subtract(_plain(other), 1.0)
+
+    def __truediv__(self, other: Any) -> Any:
+        return np.divide(1.0, _plain(other))
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return other
+
+    def __float__(self) -> float:
+        return 1.0
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        return np.array(1.0, dtype=dtype)
+
+
+ONE = _One()
+
+
+def _plain(x: Any) -> Any:
+    return np.float64(1.0) if isinstance(x, _One) else x
 
 
 class NumpyArithmetic:
@@ -337,7 +386,7 @@ class Compiled:
         grads: list[Any] = [None] * len(nodes)
         output = self.graph.output
         if self._depends[output]:
-            grads[output] = np.float64(1.0)
+            grads[output] = ONE
         live = self._live
         rules = self._rules
         L = ARRAYS
@@ -439,6 +488,9 @@ def _keep_freed_memory() -> None:
         mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
         if mallopt is not None:
             mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD
+            # Setting one threshold stops glibc from raising the other by itself, as it
+            # does after the first large free: arrays of up to 32 MB come from the heap.
+            mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
     except (OSError, AttributeError, TypeError):
         pass
 
