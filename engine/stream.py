@@ -374,9 +374,15 @@ class Writer:
         pass
 
 
-def _num(x: float) -> str:
-    # Python's repr: the shortest text that reads back to the same float.
-    return repr(x) if math.isfinite(x) else "null"
+def _texts(column: Any) -> list[str]:
+    """Each number as JSON: Python's repr (the shortest text that reads back to the
+    same float), null where it is inf or nan."""
+    texts = list(map(repr, column.tolist()))
+    finite = np.isfinite(column)
+    if not finite.all():
+        for r in np.flatnonzero(~finite):
+            texts[r] = "null"
+    return texts
 
 
 class JsonLinesWriter(Writer):
@@ -387,21 +393,19 @@ class JsonLinesWriter(Writer):
         self.keys = [json.dumps(n) for n in names]
 
     def write(self, rows: Rows) -> None:
-        cols = [c.tolist() for c in rows.block.columns]
-        value = rows.value.tolist()
-        grads = [g.tolist() for g in rows.gradients]
         keys = self.keys
-        out = []
-        for r in range(len(value)):
-            at = ", ".join(f"{k}: {_num(c[r])}" for k, c in zip(keys, cols))
-            err = rows.errors.get(r)
-            if err is not None:
-                detail = json.dumps({"kind": err.kind, "message": err.message}, ensure_ascii=False)
-                out.append(f'{{"at": {{{at}}}, "error": {detail}}}\n')
-                continue
-            gs = ", ".join(f"{k}: {_num(g[r])}" for k, g in zip(keys, grads))
-            out.append(f'{{"at": {{{at}}}, "value": {_num(value[r])}, "gradients": {{{gs}}}}}\n')
-        self.sink.write("".join(out).encode("utf-8"))
+        at = [_texts(c) for c in rows.block.columns]
+        numbers = [_texts(rows.value), *[_texts(g) for g in rows.gradients]]
+        template = (
+            '{"at": {' + ", ".join(f"{k}: %s" for k in keys) + '}, "value": %s, "gradients": {'
+            + ", ".join(f"{k}: %s" for k in keys) + "}}\n"
+        )  # fmt: skip
+        lines = [template % row for row in zip(*at, *numbers)]
+        for r, err in rows.errors.items():
+            point = ", ".join(f"{k}: {c[r]}" for k, c in zip(keys, at))
+            detail = json.dumps({"kind": err.kind, "message": err.message}, ensure_ascii=False)
+            lines[r] = f'{{"at": {{{point}}}, "error": {detail}}}\n'
+        self.sink.write("".join(lines).encode("utf-8"))
 
     def check(self, document: Mapping[str, Any]) -> None:
         text = json.dumps({"check": document}, allow_nan=False, ensure_ascii=False)
