@@ -61,6 +61,8 @@ def run_points(
     """Evaluate at every point of the file or grid; the exit code (2 if a point failed)."""
     if points is not None and grids:
         raise click.UsageError("give --points FILE or --grid, not both")
+    if points_format is not None and points is None:
+        raise click.UsageError("--points-format is the format of --points FILE")
     if points == "-" and (program == "-" or path == "-"):
         raise click.UsageError(
             "the program and the points cannot both come from standard input: "

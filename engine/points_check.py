@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from backprop.engine.api import METHODS, VERDICTS  # noqa: F401 - the check's words
+from backprop.engine.api import VERDICTS
 from backprop.engine.points import Compiled
 from backprop.engine.stream import Rows
 

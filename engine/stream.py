@@ -10,7 +10,6 @@ source, the writer and the renderer; nothing here prints to a terminal.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import time
@@ -546,8 +545,3 @@ def run(
             on_rows(rows)
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def open_text_buffer(data: bytes) -> IO[bytes]:
-    """Bytes as a readable binary stream (tests, and stdin read whole when it must be)."""
-    return io.BytesIO(data)

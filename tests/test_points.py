@@ -539,3 +539,22 @@ def test_a_cell_that_is_not_finite_fails_its_point_only(tmp_path: Path) -> None:
     }
     assert rows[2]["error"]["message"] == "the value of x must be a finite number, got inf"
     assert rows[3] == {"at": {"x": 2.0}, "value": 4.0, "gradients": {"x": 4.0}}
+
+
+def test_the_check_samples_one_point_in_a_hundred_past_its_budget() -> None:
+    from backprop.engine.points_check import SAMPLE_EVERY, PointsCheck
+    from backprop.engine.stream import Block, evaluate_rows
+
+    compiled = compile("x*sin(x)")
+    checker = PointsCheck(compiled, seconds=5.0)
+    checker.prepare()
+    x = np.linspace(0, 1, 1_000)
+    checker.add(evaluate_rows(compiled, Block([x[:500]], 0)))
+    checker.spent = 10.0  # the budget is spent: from here, one point in a hundred
+    checker.add(evaluate_rows(compiled, Block([x[500:]], 500)))
+    document = checker.document()
+    assert SAMPLE_EVERY == 100
+    assert document["checked"] == 500 + 5  # points 500, 600, 700, 800, 900
+    assert document["counts"]["ok"] == 505 and document["points"] == 1_000
+    assert document["status"] == "partial"
+    assert "then one in 100" in document["message"]
