@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from backprop.engine.api import resolve_point
+from backprop.engine.api import list_inputs, resolve_point
 from backprop.engine.build import build_graph
 from backprop.engine.errors import InputError
 from backprop.engine.gates import GATES, _erf_slope
@@ -289,11 +289,11 @@ class Compiled:
         unknown = [name for name in at if name not in self.graph.inputs]
         if unknown:
             verb = "is not an input" if len(unknown) == 1 else "are not inputs"
-            raise InputError(f"{name_list(unknown)} {verb}; {_inputs_text(list(self.inputs))}")
+            raise InputError(f"{name_list(unknown)} {verb}; {list_inputs(list(self.inputs))}")
         missing = [name for name in self.inputs if name not in at]
         if missing:
             raise InputError(
-                f"missing a value for {name_list(missing)}; {_inputs_text(list(self.inputs))}"
+                f"missing a value for {name_list(missing)}; {list_inputs(list(self.inputs))}"
             )
 
     def evaluate_block(self, block: Sequence[Any], n: int) -> tuple[Any, list[Any], Any]:
@@ -460,12 +460,6 @@ def _watched(graph: Graph) -> list[bool]:
             if node.op not in _PROPAGATE:
                 watched[j] = True
     return [w or not r for w, r in zip(watched, read)]
-
-
-def _inputs_text(names: list[str]) -> str:
-    if not names:
-        return "the program has no inputs"
-    return f"inputs are: {name_list(names)}"
 
 
 _MALLOC_TUNED: list[bool] = []
