@@ -48,6 +48,8 @@ Examples:
   backprop eval -f samples/perceptron.bp            # the file's "# at:" line gives the point
   echo "x*y" | backprop eval - --at x=1,y=2 --json
   backprop eval --at x=1 -- "-x**2"                 # a program starting with '-' goes after --
+  backprop eval "x*sin(y)" --grid x=0:1:5 --grid y=-1:1:3 --format csv    # 15 points
+  backprop eval -f samples/perceptron.bp --points data.csv -o out.csv       # a row per point
 
 \b
 Exit status: 0 success, 1 the SymPy cross-check found a wrong gradient
@@ -314,6 +316,7 @@ class _Commands(click.Group):
         "check": "backprop.cli.check",
         "hessian": "backprop.cli.hessian",
         "jacobian": "backprop.cli.jacobian",
+        "plot": "backprop.cli.plot",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -407,6 +410,37 @@ def cli() -> None:
 @precision_option(
     None, "Significant digits in the table (default: every digit). JSON is always in full."
 )
+@click.option(
+    "--points",
+    metavar="FILE",
+    help="Evaluate at every point of FILE: CSV with a header of input names, or JSON Lines "
+    "of objects ('-' for stdin). Inputs not in the file come from --at.",
+)
+@click.option(
+    "--points-format",
+    type=click.Choice(["csv", "jsonl"]),
+    help="The format of --points FILE (default: from its extension, or its first byte).",
+)
+@click.option(
+    "--grid",
+    multiple=True,
+    metavar="NAME=START:STOP:N",
+    help="Evaluate at N points from START to STOP, both included; repeatable (the "
+    "Cartesian product).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv", "summary"]),
+    help="With --points or --grid: one JSON object a line, CSV, or a readable summary "
+    "(the default on a terminal; jsonl when piped).",
+)
+@click.option(
+    "-o",
+    "output",
+    metavar="FILE",
+    help="With --points or --grid: write the rows to FILE (--output NAME names an output).",
+)
 @handle_errors
 def eval_command(
     program: str | None,
@@ -421,6 +455,11 @@ def eval_command(
     direction: tuple[str, ...],
     outputs: tuple[str, ...],
     precision: int | None,
+    points: str | None,
+    points_format: str | None,
+    grid: tuple[str, ...],
+    fmt: str | None,
+    output: str | None,
     traceback: bool,
     source_box: list[str | None],
 ) -> int:
@@ -428,7 +467,8 @@ def eval_command(
 
     PROGRAM is an expression or statements separated by ';' or newlines, such
     as "h = tanh(w*x + b); h*h". Inputs are the names read before they are
-    assigned; give each a value with --at.
+    assigned; give each a value with --at. With --points FILE or --grid, at many
+    points: one row each (README, "Many points").
     """
     from backprop.engine import evaluate
 
@@ -436,6 +476,31 @@ def eval_command(
         raise click.UsageError(
             "--strict asks for every gradient proven; it cannot go with --no-check"
         )
+    if points is not None or grid:
+        if as_json or digits is not None:
+            raise click.UsageError(
+                "--points and --grid write rows (--format jsonl or csv): "
+                "not with --json or --digits"
+            )
+        from backprop.cli.points import run_points
+
+        return run_points(
+            program=program,
+            path=path,
+            at=at,
+            points=points,
+            points_format=points_format,
+            grids=grid,
+            fmt=fmt,
+            output=output,
+            no_check=no_check,
+            check_seconds=check_seconds,
+            strict=strict,
+            precision=precision,
+            source_box=source_box,
+        )
+    if fmt is not None or output is not None or points_format is not None:
+        raise click.UsageError("--format, -o and --points-format go with --points or --grid")
     source, point = load(program, path, at, source_box)
     along = None
     if direction:
