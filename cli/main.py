@@ -14,7 +14,7 @@ import importlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -258,18 +258,23 @@ def _interrupts_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
-def write_whole(text: str) -> None:
-    """Write `text` to stdout in full, as strict UTF-8: an interrupt while writing
-    waits until the last byte is out, so a script never reads half a document."""
-    data = text.encode("utf-8")  # strict: a lone surrogate is a bug, not output
+def write_whole(text: str | Iterable[str]) -> None:
+    """Write `text` (or its pieces, in order: a long document is not held whole) to
+    stdout in full, as strict UTF-8: an interrupt while writing waits until the
+    last byte is out, so a script never reads half a document."""
+    pieces = [text] if isinstance(text, str) else text
     stream = getattr(sys.stdout, "buffer", None)
     sys.stdout.flush()
     with _interrupts_held():
-        if stream is None:  # a text-only stdout (an embedding program's)
-            sys.stdout.write(text)
+        for piece in pieces:
+            data = piece.encode("utf-8")  # strict: a lone surrogate is a bug, not output
+            if stream is None:  # a text-only stdout (an embedding program's)
+                sys.stdout.write(piece)
+            else:
+                stream.write(data)
+        if stream is None:
             sys.stdout.flush()
         else:
-            stream.write(data)
             stream.flush()
 
 
@@ -408,16 +413,19 @@ def eval_command(
     source, point = load(program, path, at, source_box)
     result = evaluate(source, point, check=not no_check, check_seconds=check_seconds, digits=digits)
     from backprop.cli import render
+    from backprop.parser.parse import cycle_collector_paused
 
-    if as_json:
-        write_whole(render.render_json(result))
-    elif plain_output() or len(result.nodes) > render.RICH_ROW_LIMIT:
-        click.echo(render.render_plain(result, precision), nl=False)
-    else:
-        from rich.console import Console
+    # A large result makes millions of small objects and no cycles (see the pause).
+    with cycle_collector_paused():
+        if as_json:
+            write_whole(render.json_chunks(result))
+        elif plain_output() or len(result.nodes) > render.RICH_ROW_LIMIT:
+            click.echo(render.render_plain(result, precision), nl=False)
+        else:
+            from rich.console import Console
 
-        console = Console(highlight=False, emoji=False, markup=False)
-        console.print(render.render_rich(result, precision, console.width))
+            console = Console(highlight=False, emoji=False, markup=False)
+            console.print(render.render_rich(result, precision, console.width))
     return check_exit_code(result.check.status, strict)
 
 

@@ -8,12 +8,13 @@ wrap at the terminal width and clip floats (PITFALLS).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from backprop.cli.numbers import number
 from backprop.engine import NodeResult, Result
+from backprop.engine.results import NodeResults
 from backprop.parser import BackpropError, Span, printable
 
 HEADERS = ("id", "gate", "expression", "inputs", "value", "grad", "sympy", "check")
@@ -287,37 +288,39 @@ def render_rich(result: Result, precision: int | None = None, width: int | None 
     return Group(*parts, Text(""), footer)
 
 
-def result_document(result: Result) -> dict[str, Any]:
-    """The JSON document (see schema/eval.schema.json)."""
+def _node_item(node: NodeResult, digits: int | None) -> dict[str, Any]:
+    """One node of the JSON document, as a dict (see schema/eval.schema.json)."""
+    item: dict[str, Any] = {
+        "id": node.id,
+        "op": node.op,
+        "text": node.text,
+        **({"name": node.name} if node.name else {}),
+        "span": [node.span.start, node.span.end],
+        "inputs": list(node.inputs),
+        "value": node.value,
+        "grad": _finite(node.grad),
+    }
+    if node.verdict is not None:
+        item["sympy_grad"] = _finite(node.sympy_grad)
+        item["verdict"] = node.verdict
+        if node.check is not None:
+            item["check"] = node.check
+        if node.reason:
+            item["reason"] = node.reason
+    if node.notes:
+        item["notes"] = list(node.notes)
+    if digits is not None:
+        item["value_exact"] = node.value_exact
+        item["grad_exact"] = node.grad_exact
+    return item
 
-    def number(x: float | None) -> float | None:
-        return x if x is not None and x - x == 0 else None  # finite only
 
-    nodes = []
-    for node in result.nodes:
-        item: dict[str, Any] = {
-            "id": node.id,
-            "op": node.op,
-            "text": node.text,
-            **({"name": node.name} if node.name else {}),
-            "span": [node.span.start, node.span.end],
-            "inputs": list(node.inputs),
-            "value": node.value,
-            "grad": number(node.grad),
-        }
-        if node.verdict is not None:
-            item["sympy_grad"] = number(node.sympy_grad)
-            item["verdict"] = node.verdict
-            if node.check is not None:
-                item["check"] = node.check
-            if node.reason:
-                item["reason"] = node.reason
-        if node.notes:
-            item["notes"] = list(node.notes)
-        if result.digits is not None:
-            item["value_exact"] = node.value_exact
-            item["grad_exact"] = node.grad_exact
-        nodes.append(item)
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and x - x == 0 else None  # finite only
+
+
+def _head(result: Result) -> dict[str, Any]:
+    """The JSON document without its nodes (which stand where "nodes" is None)."""
     check = result.check
     exact: dict[str, Any] = {}
     if result.digits is not None:
@@ -331,9 +334,9 @@ def result_document(result: Result) -> dict[str, Any]:
         "at": result.at,
         "value": result.value,
         "output": result.output,
-        "gradients": {name: number(g) for name, g in result.gradients.items()},
+        "gradients": {name: _finite(g) for name, g in result.gradients.items()},
         **exact,
-        "nodes": nodes,
+        "nodes": None,
         "check": {
             "method": check.method,
             "status": check.status,
@@ -345,20 +348,78 @@ def result_document(result: Result) -> dict[str, Any]:
     }
 
 
+def result_document(result: Result) -> dict[str, Any]:
+    """The JSON document (see schema/eval.schema.json)."""
+    document = _head(result)
+    document["nodes"] = [_node_item(node, result.digits) for node in result.nodes]
+    return document
+
+
+def _dumps(value: Any, indent: int | None = None) -> str:
+    return json.dumps(value, indent=indent, allow_nan=False, ensure_ascii=False)
+
+
+def _node_lines(result: Result) -> Iterator[str]:
+    """Each node as one line of JSON, the same text as `_dumps(_node_item(node))`.
+
+    The common node (no check, no notes, finite float value) is written by a
+    template, its text's JSON string made once per distinct text; any other
+    goes through json.dumps. A million-node document is written in seconds.
+    """
+    from json.encoder import encode_basestring  # json.dumps's own, with ensure_ascii=False
+
+    nodes = result.nodes
+    if result.digits is not None or not isinstance(nodes, NodeResults):
+        for node in nodes:
+            yield _dumps(_node_item(node, result.digits))
+        return
+    quoted: dict[str, str] = {}
+    for i, op, text, name, span, inputs, value, grad, notes, check in nodes.rows():
+        if check is not None or notes or type(value) is not float or value - value != 0:
+            yield _dumps(_node_item(nodes[i], None))
+            continue
+        q = quoted.get(text)
+        if q is None:
+            q = quoted[text] = encode_basestring(text)
+        g = "null" if grad is None or grad - grad != 0 else repr(grad)
+        named = f', "name": {encode_basestring(name)}' if name else ""
+        ins = ", ".join(map(str, inputs))
+        yield (
+            f'{{"id": {i}, "op": "{op}", "text": {q}{named}, "span": [{span[0]}, {span[1]}], '
+            f'"inputs": [{ins}], "value": {value!r}, "grad": {g}}}'
+        )
+
+
+def json_chunks(result: Result, lines: int = 4096) -> Iterator[str]:
+    """Strict JSON (no NaN or Infinity), floats in full, one node per line, in pieces
+    of about `lines` nodes: a writer streams them without holding the whole text."""
+    yield "{\n"
+    first = True
+    for key, value in _head(result).items():
+        comma = "" if first else ",\n"
+        first = False
+        if key != "nodes":
+            yield comma + f"  {_dumps(key)}: " + _dumps(value, 2).replace("\n", "\n  ")
+            continue
+        if not len(result.nodes):
+            yield comma + '  "nodes": []'
+            continue
+        piece = [comma + '  "nodes": [']
+        sep = "\n    "
+        for line in _node_lines(result):
+            piece.append(sep + line)
+            sep = ",\n    "
+            if len(piece) >= lines:
+                yield "".join(piece)
+                piece = []
+        piece.append("\n  ]")
+        yield "".join(piece)
+    yield "\n}\n"
+
+
 def render_json(result: Result) -> str:
     """Strict JSON (no NaN or Infinity), floats in full, one node per line."""
-
-    def dumps(value: Any, indent: int | None = None) -> str:
-        return json.dumps(value, indent=indent, allow_nan=False, ensure_ascii=False)
-
-    parts = []
-    for key, value in result_document(result).items():
-        if key == "nodes":
-            body = ",\n".join("    " + dumps(node) for node in value)
-            parts.append(f'  "nodes": [\n{body}\n  ]' if value else '  "nodes": []')
-        else:
-            parts.append(f"  {dumps(key)}: " + dumps(value, 2).replace("\n", "\n  "))
-    return "{\n" + ",\n".join(parts) + "\n}\n"
+    return "".join(json_chunks(result))
 
 
 def render_error_json(kind: str, message: str, span: Span | None) -> str:

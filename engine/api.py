@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from backprop.engine.build import CONSTANT_VALUES, build_graph
+from backprop.engine.build import CONSTANT_VALUES, read_graph
 from backprop.engine.errors import InputError
 from backprop.engine.gates import GATES, Gate
 from backprop.engine.graph import Graph
 from backprop.engine.passes import Visit, backward, depends_on_inputs, forward, live_nodes
-from backprop.parser import Span, name_list, parse, shorten
+from backprop.engine.results import NodeResults
+from backprop.parser import Span, name_list, shorten
 from backprop.parser.parse import cycle_collector_paused
 
 # The check's words, here so that a run without the check needs not import it.
@@ -64,7 +65,7 @@ class Result:
     value: float
     output: int
     gradients: dict[str, float | None]
-    nodes: tuple[NodeResult, ...]
+    nodes: Sequence[NodeResult]  # a NodeResults: each made as it is read
     check: Check
     # What the backward pass did at each gate, output first (evaluate(trace=True)).
     trace: tuple[Visit, ...] | None = field(default=None, repr=False, compare=False)
@@ -118,21 +119,22 @@ def _real_tie(ins: tuple[int, ...], values: list[float], out: float, depends: li
 
 def _notes(
     graph: Graph, values: list[float], grads: list[float | None], gates: Mapping[str, Gate]
-) -> tuple[list[list[str]], list[bool]]:
-    """Per-node notes, and which nodes' gradients pass a non-differentiable point."""
+) -> tuple[dict[int, list[str]], list[bool]]:
+    """Per-node notes (by node id, where there are any), and which nodes' gradients
+    pass a non-differentiable point."""
     nodes = graph.nodes
     depends = depends_on_inputs(graph)
     live = live_nodes(graph, depends)
-    notes: list[list[str]] = [[] for _ in nodes]
+    notes: dict[int, list[str]] = {}  # few nodes have notes: a million empty lists cost 56 MB
     kinked = [False] * len(nodes)
     for i in range(len(nodes) - 1, -1, -1):
         node = nodes[i]
         if depends[i] and not live[i]:
-            notes[i].append("does not affect the output: gradient 0")
+            notes.setdefault(i, []).append("does not affect the output: gradient 0")
         grad = grads[i]
         if grad is not None and not math.isfinite(grad):
             kind = "nan" if math.isnan(grad) else ("+inf" if grad > 0 else "-inf")
-            notes[i].append(f"gradient is {kind}")
+            notes.setdefault(i, []).append(f"gradient is {kind}")
         if not live[i]:
             continue
         gate = gates[node.op]
@@ -140,7 +142,7 @@ def _notes(
         if note and gate.arity == -1 and not _real_tie(node.inputs, values, values[i], depends):
             note = None
         if note:
-            notes[i].append(note)
+            notes.setdefault(i, []).append(note)
         if note or kinked[i]:
             # The gradient of each input flows through this non-differentiable point.
             for j in node.inputs:
@@ -169,7 +171,7 @@ def evaluate(
     """
     visits: list[Visit] | None = [] if trace else None
     with cycle_collector_paused():
-        graph = build_graph(parse(source))
+        graph = read_graph(source)
         point = resolve_point(graph, at or {})
         values = forward(graph, point, gates)
         grads = backward(graph, values, gates, visits)
@@ -238,28 +240,8 @@ def _node_results(
     graph: Graph,
     values: list[float],
     grads: list[float | None],
-    notes: list[list[str]],
+    notes: dict[int, list[str]],
     checks: list,
-) -> tuple[NodeResult, ...]:
-    results = []
-    names = graph.names
-    for node in graph.nodes:
-        c = checks[node.id]
-        results.append(
-            NodeResult(
-                node.id,
-                node.op,
-                graph.text(node) if node.op != "var" else node.label,
-                node.span,
-                node.inputs,
-                values[node.id],
-                grads[node.id],
-                tuple(notes[node.id]),
-                c.sympy_grad if c else None,
-                c.verdict if c else None,
-                c.reason if c else "",
-                c.kind if c else None,
-                names.get(node.id, ""),
-            )
-        )
-    return tuple(results)
+) -> NodeResults:
+    """The nodes as reported, each made when it is read (engine/results.py)."""
+    return NodeResults(graph, values, grads, notes, checks)

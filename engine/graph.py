@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from backprop.parser.errors import Span, printable
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
+class Node(NamedTuple):
     """One gate as written, or one input, or one constant.
 
     `id` is the node's position in the graph; `inputs` are ids of earlier
     nodes; `span` locates the sub-expression in the program text; `label` is
     an input's name or a constant as written; `value` is a constant's value.
+    A named tuple: a million of them are made in a fraction of a second.
     """
 
     id: int
