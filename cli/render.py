@@ -362,9 +362,9 @@ def _dumps(value: Any, indent: int | None = None) -> str:
 def _node_lines(result: Result) -> Iterator[str]:
     """Each node as one line of JSON, the same text as `_dumps(_node_item(node))`.
 
-    The common node (no check, no notes, finite float value) is written by a
-    template, its text's JSON string made once per distinct text; any other
-    goes through json.dumps. A million-node document is written in seconds.
+    The common node (no check, no notes, a finite float value) is written by a
+    template, the JSON of its op, text and name made once per distinct text
+    (an unrolled loop repeats them); any other goes through json.dumps.
     """
     from json.encoder import encode_basestring  # json.dumps's own, with ensure_ascii=False
 
@@ -373,20 +373,32 @@ def _node_lines(result: Result) -> Iterator[str]:
         for node in nodes:
             yield _dumps(_node_item(node, result.digits))
         return
-    quoted: dict[str, str] = {}
-    for i, op, text, name, span, inputs, value, grad, notes, check in nodes.rows():
-        if check is not None or notes or type(value) is not float or value - value != 0:
+    graph, values, grads, notes, checks = nodes.parts()
+    source, names, text = graph.source, graph.names, nodes.text
+    heads: dict[tuple[str, object, str], str] = {}
+    for i, (_, op, inputs, start, end, label, _) in enumerate(graph.nodes):
+        value = values[i]
+        if checks[i] is not None or i in notes or type(value) is not float or value - value:
             yield _dumps(_node_item(nodes[i], None))
             continue
-        q = quoted.get(text)
-        if q is None:
-            q = quoted[text] = encode_basestring(text)
-        g = "null" if grad is None or grad - grad != 0 else repr(grad)
-        named = f', "name": {encode_basestring(name)}' if name else ""
-        ins = ", ".join(map(str, inputs))
+        name = names.get(i, "")
+        raw = source[start:end] if end - start <= 80 else (start, end)
+        key = (op, label if op == "var" else raw, name)
+        head = heads.get(key)
+        if head is None:
+            named = f', "name": {encode_basestring(name)}' if name else ""
+            head = heads[key] = f'"op": "{op}", "text": {encode_basestring(text(i))}{named}'
+        grad = grads[i]
+        g = "null" if grad is None or grad - grad else repr(grad)
+        if len(inputs) == 1:
+            ins = str(inputs[0])
+        elif len(inputs) == 2:
+            ins = f"{inputs[0]}, {inputs[1]}"
+        else:
+            ins = ", ".join(map(str, inputs))
         yield (
-            f'{{"id": {i}, "op": "{op}", "text": {q}{named}, "span": [{span[0]}, {span[1]}], '
-            f'"inputs": [{ins}], "value": {value!r}, "grad": {g}}}'
+            f'{{"id": {i}, {head}, "span": [{start}, {end}], "inputs": [{ins}], '
+            f'"value": {value!r}, "grad": {g}}}'
         )
 
 

@@ -9,8 +9,9 @@ program are ever held; `build_graph` makes the same graph from a tree.
 from __future__ import annotations
 
 import math
+import sys
 
-from backprop.engine.graph import Graph, Node
+from backprop.engine.graph import Graph, make_node
 from backprop.engine.passes import depends_on_inputs, live_nodes
 from backprop.parser.errors import ParseError, Span
 from backprop.parser.lang import MAX_NODES
@@ -42,50 +43,52 @@ class GraphMaker:
     def __init__(self, source: str) -> None:
         self.source = source
         self.inputs: dict[str, int] = {}  # name -> input number
-        self.input_spans: list[Span] = []
+        self.input_spans: list[tuple[int, int]] = []
         self.env: dict[str, int] = {}  # name -> reference: inputs, then assignments
         # The operators, calls and constants, one entry each, in order.
         self.ops: list[str] = []
         self.args: list[tuple[int, ...]] = []
-        self.spans: list[Span] = []
+        self.starts: list[int] = []
+        self.ends: list[int] = []
         self.constants: dict[int, tuple[str, float]] = {}  # reference -> (label, value)
         self.names: dict[int, str] = {}  # reference -> the name its assignment gave it
         self.first = 0  # the first reference of the statement being read
         self.output = 0
 
-    def _make(self, op: str, args: tuple[int, ...], span: Span) -> int:
+    def _make(self, op: str, args: tuple[int, ...], start: int, end: int) -> int:
         ref = len(self.ops)
         self.ops.append(op)
         self.args.append(args)
-        self.spans.append(span)
+        self.starts.append(start)
+        self.ends.append(end)
         return ref
 
-    def num(self, value: float, text: str, span: Span) -> int:
-        ref = self._make("const", (), span)
+    def num(self, value: float, text: str, start: int, end: int) -> int:
+        ref = self._make("const", (), start, end)
         self.constants[ref] = (text, value)
         return ref
 
-    def name(self, name: str, span: Span) -> int:
+    def name(self, name: str, start: int, end: int) -> int:
         ref = self.env.get(name)
         if ref is not None:
             return ref
         if name in CONSTANT_VALUES:
-            return self.num(CONSTANT_VALUES[name], name, span)
+            return self.num(CONSTANT_VALUES[name], name, start, end)
         # Read before any assignment: an input.
         number = len(self.inputs)
         self.inputs[name] = number
-        self.input_spans.append(span)
+        self.input_spans.append((start, end))
         self.env[name] = ~number
         return ~number
 
-    def unary(self, op: str, operand: int, span: Span) -> int:
-        return self._make(UNARY_GATES[op], (operand,), span)
+    def unary(self, op: str, operand: int, start: int, end: int) -> int:
+        return self._make(UNARY_GATES[op], (operand,), start, end)
 
-    def binary(self, op: str, left: int, right: int, span: Span) -> int:
-        return self._make(BINARY_GATES[op], (left, right), span)
+    def binary(self, op: str, left: int, right: int, start: int, end: int) -> int:
+        return self._make(BINARY_GATES[op], (left, right), start, end)
 
-    def call(self, func: str, args: tuple[int, ...], span: Span) -> int:
-        return self._make(func, args, span)
+    def call(self, func: str, args: tuple[int, ...], start: int, end: int) -> int:
+        return self._make(func, args, start, end)
 
     def statement(
         self, target: str | None, target_span: Span | None, value: int, value_span: Span, start: int
@@ -104,38 +107,42 @@ class GraphMaker:
             # The node this statement made carries the name. `a = x` or `b = a`
             # makes no node: the node keeps the name it had (x, or a).
             if value >= self.first:
-                self.names[value] = target
+                self.names[value] = sys.intern(target)  # one string for every h = ...
         self.first = made
 
     def finish(self) -> Graph:
         """The graph, inputs first; the output is the last statement's value."""
-        n = len(self.inputs)
+        n, m = len(self.inputs), len(self.ops)
+        # ids[ref] is the node id of a reference, one int object per node, which
+        # every node reading it shares: the operators' ids, then the inputs'
+        # backwards, so that ids[~k] is input k's.
+        ids = [*range(n, n + m), *range(n - 1, -1, -1)]
         nodes = [
-            Node(k, "var", (), span, name)
-            for (name, k), span in zip(self.inputs.items(), self.input_spans)
+            make_node(ids[~k], "var", (), start, end, name, 0.0)
+            for (name, k), (start, end) in zip(self.inputs.items(), self.input_spans)
         ]
         append = nodes.append
         constants = self.constants
-        for ref, (op, args, span) in enumerate(zip(self.ops, self.args, self.spans)):
+        args_of = self.args
+        for ref, (op, start, end) in enumerate(zip(self.ops, self.starts, self.ends)):
+            args = args_of[ref]
+            args_of[ref] = ()  # the reference tuple is done with: the peak stays lower
             if len(args) == 1:
-                a = args[0]
-                append(Node(n + ref, op, (a + n if a >= 0 else ~a,), span))
+                append(make_node(ids[ref], op, (ids[args[0]],), start, end, "", 0.0))
             elif len(args) == 2:
-                a, b = args
-                append(Node(n + ref, op, (a + n if a >= 0 else ~a, b + n if b >= 0 else ~b), span))
+                append(make_node(ids[ref], op, (ids[args[0]], ids[args[1]]), start, end, "", 0.0))
             elif args:
-                append(Node(n + ref, op, tuple(a + n if a >= 0 else ~a for a in args), span))
+                append(make_node(ids[ref], op, tuple([ids[a] for a in args]), start, end, "", 0.0))
             else:
                 label, value = constants[ref]
-                append(Node(n + ref, op, (), span, label, value))
-        output = self.output + n if self.output >= 0 else ~self.output
-        names = {ref + n: name for ref, name in self.names.items()}
-        graph = Graph(tuple(nodes), output, dict(self.inputs), self.source)
+                append(make_node(ids[ref], op, (), start, end, label, value))
+        names = {ids[ref]: name for ref, name in self.names.items()}
+        graph = Graph(tuple(nodes), ids[self.output], dict(self.inputs), self.source)
         nodes.clear()
         depends = depends_on_inputs(graph)
         live = live_nodes(graph, depends)
         return Graph(
-            graph.nodes, output, graph.inputs, self.source, tuple(depends), tuple(live), names
+            graph.nodes, graph.output, graph.inputs, self.source, tuple(depends), tuple(live), names
         )
 
 
@@ -167,19 +174,19 @@ def _walk(expr: Expr, maker: GraphMaker) -> int:
             node = item[0]
             if isinstance(node, Binary):
                 right = refs.pop()
-                refs.append(maker.binary(node.op, refs.pop(), right, node.span))
+                refs.append(maker.binary(node.op, refs.pop(), right, *node.span))
             elif isinstance(node, Unary):
-                refs.append(maker.unary(node.op, refs.pop(), node.span))
+                refs.append(maker.unary(node.op, refs.pop(), *node.span))
             else:
                 assert isinstance(node, Call)
                 count = len(node.args)
                 args = tuple(refs[-count:])
                 del refs[-count:]
-                refs.append(maker.call(node.func, args, node.span))
+                refs.append(maker.call(node.func, args, *node.span))
         elif isinstance(item, Num):
-            refs.append(maker.num(item.value, item.text, item.span))
+            refs.append(maker.num(item.value, item.text, *item.span))
         elif isinstance(item, Name):
-            refs.append(maker.name(item.name, item.span))
+            refs.append(maker.name(item.name, *item.span))
         else:
             stack.append((item,))
             if isinstance(item, Binary):

@@ -66,41 +66,27 @@ class NodeResults(Sequence["NodeResult"]):
     def __repr__(self) -> str:
         return f"NodeResults({len(self)} nodes)"
 
+    def parts(
+        self,
+    ) -> tuple[Graph, list[float], list[float | None], Mapping[int, list[str]], list[Any]]:
+        """What the nodes are made of, for a renderer that streams them: the graph, the
+        values, the gradients, the notes by node id, and the check's node or None."""
+        return self._graph, self._values, self._grads, self._notes, self._checks
+
     def text(self, i: int) -> str:
         """Node i's text: an input's name, else its sub-expression (Graph.text)."""
         node = self._graph.nodes[i]
         if node.op == "var":
             return node.label
-        span = node.span
+        start, end = node.start, node.end
         source = self._graph.source
         # The same sub-expression text in many places (an unrolled loop's
         # lines) is shortened once; the key is the raw text when short.
-        key: object = source[span.start : span.end] if span.end - span.start <= 80 else span
+        key: object = source[start:end] if end - start <= 80 else (start, end)
         text = self._texts.get(key)
         if text is None:
             text = self._texts[key] = self._graph.text(node)
         return text
-
-    def rows(self) -> Iterator[tuple[Any, ...]]:
-        """(id, op, text, name, span, inputs, value, grad, notes, check) per node, in order:
-        what NodeResult holds, without making it (`check` is the check's node or None)."""
-        graph = self._graph
-        names = graph.names
-        values, grads, checks, text = self._values, self._grads, self._checks, self.text
-        notes = self._notes.get
-        for i, node in enumerate(graph.nodes):
-            yield (
-                i,
-                node.op,
-                text(i),
-                names.get(i, ""),
-                node.span,
-                node.inputs,
-                values[i],
-                grads[i],
-                notes(i, ()),
-                checks[i],
-            )
 
     def _make(self, i: int) -> NodeResult:
         from backprop.engine.api import NodeResult

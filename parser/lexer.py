@@ -106,19 +106,22 @@ def _glued(number: str, word: str, span: Span) -> ParseError:
 RawToken = tuple[str, str, int, int]
 
 
-def scan(source: str) -> Iterator[RawToken]:
+def scan(source: str, start: int | None = None) -> Iterator[RawToken]:
     """The tokens of `source` one at a time, as (kind, text, start, end), then
     ('end', '', n, n): the parser reads them as they come, so a long program's
-    tokens are never all held at once."""
+    tokens are never all held at once. With `start`, from that offset (the
+    start of a line: the parser skips a line it has read before)."""
     if len(source) > MAX_SOURCE:
         raise ParseError(
             f"program is too long (over {MAX_SOURCE:,} characters)",
             kind="limit",
         )
+    if start is None:
+        start = 1 if source.startswith("\ufeff") else 0
     kind = "start"
     text = ""
     end = -1
-    for match in _TOKEN_RE.finditer(source, 1 if source.startswith("\ufeff") else 0):
+    for match in _TOKEN_RE.finditer(source, start):
         group = match.lastgroup or "ws"
         if group == "comment" or group == "ws":
             continue

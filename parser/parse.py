@@ -46,8 +46,9 @@ PREFIX_POWER = 30  # -x**2 is -(x**2); 2*-x is 2*(-x)
 _Frame = list
 
 # An operand under construction: what the maker made of it, its outer extent
-# (which, unlike its own span, includes enclosing parentheses) and its own span.
-_Operand = tuple[Any, int, int, Span]
+# (which, unlike its own span, includes enclosing parentheses) and its own
+# span's start and end: (made, outer start, outer end, start, end).
+_Operand = tuple[Any, int, int, int, int]
 
 Made = TypeVar("Made")
 Result_co = TypeVar("Result_co", covariant=True)
@@ -55,13 +56,14 @@ Result_co = TypeVar("Result_co", covariant=True)
 
 class Maker(Protocol[Result_co]):
     """What the parser calls as it recognises each piece, children before parents:
-    each call returns the made thing, which the parser passes back in later calls."""
+    each call returns the made thing, which the parser passes back in later calls.
+    `start` and `end` are the piece's span (character offsets, end exclusive)."""
 
-    def num(self, value: float, text: str, span: Span) -> Any: ...
-    def name(self, name: str, span: Span) -> Any: ...
-    def unary(self, op: str, operand: Any, span: Span) -> Any: ...
-    def binary(self, op: str, left: Any, right: Any, span: Span) -> Any: ...
-    def call(self, func: str, args: tuple[Any, ...], span: Span) -> Any: ...
+    def num(self, value: float, text: str, start: int, end: int) -> Any: ...
+    def name(self, name: str, start: int, end: int) -> Any: ...
+    def unary(self, op: str, operand: Any, start: int, end: int) -> Any: ...
+    def binary(self, op: str, left: Any, right: Any, start: int, end: int) -> Any: ...
+    def call(self, func: str, args: tuple[Any, ...], start: int, end: int) -> Any: ...
 
     def statement(
         self, target: str | None, target_span: Span | None, value: Any, value_span: Span, start: int
@@ -76,11 +78,25 @@ class Maker(Protocol[Result_co]):
 class Tree:
     """The maker of the syntax tree (parser/tree.py)."""
 
-    num = staticmethod(Num)
-    name = staticmethod(Name)
-    unary = staticmethod(Unary)
-    binary = staticmethod(Binary)
-    call = staticmethod(Call)
+    @staticmethod
+    def num(value: float, text: str, start: int, end: int) -> Num:
+        return Num(value, text, Span(start, end))
+
+    @staticmethod
+    def name(name: str, start: int, end: int) -> Name:
+        return Name(name, Span(start, end))
+
+    @staticmethod
+    def unary(op: str, operand: Expr, start: int, end: int) -> Unary:
+        return Unary(op, operand, Span(start, end))
+
+    @staticmethod
+    def binary(op: str, left: Expr, right: Expr, start: int, end: int) -> Binary:
+        return Binary(op, left, right, Span(start, end))
+
+    @staticmethod
+    def call(func: str, args: tuple[Expr, ...], start: int, end: int) -> Call:
+        return Call(func, args, Span(start, end))
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -125,6 +141,83 @@ def _span(token: RawToken) -> Span:
     return Span(token[2], token[3])
 
 
+class _Recorder:
+    """A maker that passes each call on to `maker` and records it, with spans
+    relative to `base` and made things by their position, for `_replay`."""
+
+    def __init__(self, maker: Maker[Any], base: int) -> None:
+        self.maker = maker
+        self.base = base
+        self.calls: list[tuple[Any, ...]] = []
+        self.made: list[Any] = []
+
+    def _keep(self, call: tuple[Any, ...], made: Any) -> int:
+        self.calls.append(call)
+        self.made.append(made)
+        return len(self.made) - 1
+
+    def num(self, value: float, text: str, start: int, end: int) -> int:
+        b = self.base
+        made = self.maker.num(value, text, start, end)
+        return self._keep((0, value, text, start - b, end - b), made)
+
+    def name(self, name: str, start: int, end: int) -> int:
+        b = self.base
+        return self._keep((1, name, start - b, end - b), self.maker.name(name, start, end))
+
+    def unary(self, op: str, operand: int, start: int, end: int) -> int:
+        b = self.base
+        made = self.maker.unary(op, self.made[operand], start, end)
+        return self._keep((2, op, operand, start - b, end - b), made)
+
+    def binary(self, op: str, left: int, right: int, start: int, end: int) -> int:
+        b = self.base
+        made = self.maker.binary(op, self.made[left], self.made[right], start, end)
+        return self._keep((3, op, left, right, start - b, end - b), made)
+
+    def call(self, func: str, args: tuple[int, ...], start: int, end: int) -> int:
+        b = self.base
+        made = self.maker.call(func, tuple(self.made[k] for k in args), start, end)
+        return self._keep((4, func, args, start - b, end - b), made)
+
+    def statement(
+        self, target: str | None, target_span: Span | None, value: int, value_span: Span, start: int
+    ) -> None:
+        b = self.base
+        rel = None if target_span is None else (target_span[0] - b, target_span[1] - b)
+        self.calls.append((5, target, rel, value, value_span[0] - b, value_span[1] - b, start - b))
+        self.maker.statement(target, target_span, self.made[value], value_span, start)
+
+    def finish(self) -> Any:
+        raise AssertionError("a recorder records one statement")
+
+
+def _replay(maker: Maker[Any], calls: list[tuple[Any, ...]], base: int) -> None:
+    """Make a statement again at offset `base` from the calls `_Recorder` recorded."""
+    made: list[Any] = []
+    keep = made.append
+    for call in calls:
+        code = call[0]
+        if code == 3:
+            _, op, left, right, start, end = call
+            keep(maker.binary(op, made[left], made[right], base + start, base + end))
+        elif code == 1:
+            keep(maker.name(call[1], base + call[2], base + call[3]))
+        elif code == 0:
+            keep(maker.num(call[1], call[2], base + call[3], base + call[4]))
+        elif code == 4:
+            _, func, args, start, end = call
+            keep(maker.call(func, tuple([made[k] for k in args]), base + start, base + end))
+        elif code == 2:
+            keep(maker.unary(call[1], made[call[2]], base + call[3], base + call[4]))
+        else:
+            _, target, rel, value, start, end, first = call
+            target_span = None if rel is None else Span(base + rel[0], base + rel[1])
+            maker.statement(
+                target, target_span, made[value], Span(base + start, base + end), base + first
+            )
+
+
 class _Parser(Generic[Made]):
     """Reads the tokens as the lexer makes them: the current one and at most one ahead."""
 
@@ -155,6 +248,11 @@ class _Parser(Generic[Made]):
 
     def program(self) -> Made:
         statements = 0
+        source = self.source
+        # Generated programs repeat lines (an unrolled loop): a line met again is
+        # read once more while its maker calls are recorded, then replayed
+        # (line text from the statement's start -> its calls; None: met once).
+        lines: dict[str, list[tuple[Any, ...]] | None] = {}
         while True:
             while self.token[0] == "newline":
                 self.advance()
@@ -166,7 +264,35 @@ class _Parser(Generic[Made]):
                     _span(self.token),
                     kind="limit",
                 )
-            self.statement()
+            start = self.token[2]
+            stop = source.find("\n", start)
+            if stop < 0:
+                self.statement()
+            else:
+                line = source[start:stop]
+                calls = lines.get(line, False)
+                if isinstance(calls, list) and calls:
+                    _replay(self.maker, calls, start)
+                    self._next = scan(source, stop + 1).__next__
+                    self.token, self.ahead = ("newline", "\n", stop, stop + 1), None
+                    statements += 1
+                    continue
+                if calls is None:  # the second time: record
+                    maker = self.maker
+                    self.maker = recorder = _Recorder(maker, start)
+                    try:
+                        self.statement()
+                    finally:
+                        self.maker = maker
+                    # Only a statement that is the rest of its line, and ends it.
+                    done = self.token[0] == "newline" and self.token[2] == stop
+                    lines[line] = recorder.calls if done else []
+                else:
+                    if calls is False:  # met for the first time
+                        if len(lines) >= 64:  # only recent lines repeat in generated code
+                            lines.clear()
+                        lines[line] = None
+                    self.statement()
             statements += 1
             token = self.token
             if token[0] != "newline" and token[0] != "end":
@@ -193,11 +319,11 @@ class _Parser(Generic[Made]):
                     )
                 self.advance()
                 self.advance()
-                value, _, _, span = self.expression()
-                self.maker.statement(first[1], _span(first), value, span, first[2])
+                value, _, _, start, end = self.expression()
+                self.maker.statement(first[1], _span(first), value, Span(start, end), first[2])
                 return
-        value, _, _, span = self.expression()
-        self.maker.statement(None, None, value, span, first[2])
+        value, _, _, start, end = self.expression()
+        self.maker.statement(None, None, value, Span(start, end), first[2])
 
     def expression(self) -> _Operand:
         operands: list[_Operand] = []
@@ -254,11 +380,12 @@ class _Parser(Generic[Made]):
         kind, text, start, end = token
         self.advance()
         if kind == "number":
-            span = Span(start, end)
             known = self.numbers.get(text)
             if known is None:
-                known = self.numbers[text] = (text, to_float(text, span))
-            operands.append((self.maker.num(known[1], known[0], span), start, end, span))
+                known = self.numbers[text] = (text, to_float(text, Span(start, end)))
+            operands.append(
+                (self.maker.num(known[1], known[0], start, end), start, end, start, end)
+            )
             return False
         if kind == "name":
             after = self.token
@@ -281,8 +408,7 @@ class _Parser(Generic[Made]):
                     Span(start, end),
                     kind="name",
                 )
-            span = Span(start, end)
-            operands.append((self.maker.name(text, span), start, end, span))
+            operands.append((self.maker.name(text, start, end), start, end, start, end))
             return False
         if kind == "op":
             if text == "-" or text == "+":
@@ -309,15 +435,14 @@ class _Parser(Generic[Made]):
             frames.pop()
             token = top[1]
             if top[0] == "prefix":
-                node, _, end, _ = operands.pop()
+                node, _, end, _, _ = operands.pop()
                 start = token[2]
-                span = Span(start, end)
-                operands.append((self.maker.unary(token[1], node, span), start, end, span))
+                made = self.maker.unary(token[1], node, start, end)
             else:
-                rhs, _, end, _ = operands.pop()
-                lhs, start, _, _ = operands.pop()
-                span = Span(start, end)
-                operands.append((self.maker.binary(token[1], lhs, rhs, span), start, end, span))
+                rhs, _, end, _, _ = operands.pop()
+                lhs, start, _, _, _ = operands.pop()
+                made = self.maker.binary(token[1], lhs, rhs, start, end)
+            operands.append((made, start, end, start, end))
 
     def close(self, token: RawToken, operands: list[_Operand], frames: list[_Frame]) -> None:
         """Handle ')': finish a parenthesised group or a call."""
@@ -329,8 +454,8 @@ class _Parser(Generic[Made]):
         self.advance()
         end = token[3]
         if kind == "paren":
-            node, _, _, own = operands.pop()
-            operands.append((node, name[2], end, own))
+            node, _, _, own_start, own_end = operands.pop()
+            operands.append((node, name[2], end, own_start, own_end))
             return
         count = args + 1
         self.check_arity(name, count, token)
@@ -338,8 +463,7 @@ class _Parser(Generic[Made]):
         del operands[-count:]
         start = name[2]
         func = ALIASES.get(name[1], name[1])
-        span = Span(start, end)
-        operands.append((self.maker.call(func, call_args, span), start, end, span))
+        operands.append((self.maker.call(func, call_args, start, end), start, end, start, end))
 
     def check_arity(self, name: RawToken, count: int, at: RawToken) -> None:
         low, high = FUNCTIONS[name[1]]

@@ -126,6 +126,13 @@ def test_samples_read_into_the_reference_graph(path: Path) -> None:
         "y = 2*pi; x*y; z",  # an input read first in the last statement comes first too
         "-(x)**2 + (((y)))*max(x, y, 1) - pow(x, -2)^3",
         "s = x\ns = s + (x *\n  y)\n# the end\ns",
+        # Lines met again are replayed from a record: each shape of line, three times.
+        "h = tanh(0.5*h + 0.1)  # step\r\n" * 3 + "h",
+        "a = 1; h = h*a\n" * 3 + "h",  # two statements a line
+        "h = max(h, -h, pow(h, 2))\n" * 3,  # a trailing newline
+        "h = (h +\n 1)\n" * 3 + "h = (h +\n 1)",  # a statement over two lines
+        "q = 2*pi + q\n" * 3 + "e = q; e*q",  # constants, then shadowed
+        "y = x*x\n" * 3 + "y = x*x",  # the last line has no newline
     ],
 )
 def test_programs_read_into_the_reference_graph(source: str) -> None:
@@ -149,6 +156,24 @@ def test_bad_text_gets_the_same_error_read_or_parsed(text: str) -> None:
         assert (read_err.value.message, read_err.value.span) == (err.message, err.span)
         return
     assert shape(read_graph(text)) == reference_nodes(parse(text))
+
+
+@pytest.mark.parametrize(
+    ("source", "message", "span"),
+    [
+        ("h = h*2\n" * 3 + "h = h*2 2\n", "expected an operator", (32, 33)),
+        ("h = h*2\n" * 3 + "h = h*2\u2212 1\n", "unexpected character", (31, 32)),
+        ("h = h*2\n" * 3 + "h = 2h\n", "a number cannot run into a name", (28, 30)),
+        ("h = sin(h)\n" * 3 + "h = sn(h)\n", "unknown function 'sn'; did you mean sin?", (37, 39)),
+    ],
+)
+def test_an_error_after_repeated_lines_is_where_it_is(
+    source: str, message: str, span: tuple[int, int]
+) -> None:
+    with pytest.raises(ParseError) as err:
+        read_graph(source)
+    assert message in err.value.message
+    assert tuple(err.value.span) == span
 
 
 def test_a_long_generated_chain_reads_into_the_reference_graph() -> None:
