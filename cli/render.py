@@ -375,31 +375,40 @@ def _node_lines(result: Result) -> Iterator[str]:
         return
     graph, values, grads, notes, checks = nodes.parts()
     source, names, text = graph.source, graph.names, nodes.text
-    heads: dict[tuple[str, object, str], str] = {}
+    checked = any(c is not None for c in checks)
+    heads: dict[tuple[str, object], str] = {}
     for i, (_, op, inputs, start, end, label, _) in enumerate(graph.nodes):
         value = values[i]
-        if checks[i] is not None or i in notes or type(value) is not float or value - value:
+        if type(value) is not float or value - value or (checked and checks[i] is not None):
             yield _dumps(_node_item(nodes[i], None))
             continue
-        name = names.get(i, "")
+        if notes and i in notes:
+            yield _dumps(_node_item(nodes[i], None))
+            continue
         raw = source[start:end] if end - start <= 80 else (start, end)
-        key = (op, label if op == "var" else raw, name)
+        key = (op, label if op == "var" else raw)
         head = heads.get(key)
         if head is None:
-            named = f', "name": {encode_basestring(name)}' if name else ""
-            head = heads[key] = f'"op": "{op}", "text": {encode_basestring(text(i))}{named}'
+            head = heads[key] = f'"op": "{op}", "text": {encode_basestring(text(i))}'
+        if i in names:
+            head += f', "name": {encode_basestring(names[i])}'
         grad = grads[i]
         g = "null" if grad is None or grad - grad else repr(grad)
-        if len(inputs) == 1:
-            ins = str(inputs[0])
-        elif len(inputs) == 2:
-            ins = f"{inputs[0]}, {inputs[1]}"
+        if len(inputs) == 2:
+            yield (
+                f'{{"id": {i}, {head}, "span": [{start}, {end}], '
+                f'"inputs": [{inputs[0]}, {inputs[1]}], "value": {value!r}, "grad": {g}}}'
+            )
+        elif len(inputs) == 1:
+            yield (
+                f'{{"id": {i}, {head}, "span": [{start}, {end}], '
+                f'"inputs": [{inputs[0]}], "value": {value!r}, "grad": {g}}}'
+            )
         else:
-            ins = ", ".join(map(str, inputs))
-        yield (
-            f'{{"id": {i}, {head}, "span": [{start}, {end}], "inputs": [{ins}], '
-            f'"value": {value!r}, "grad": {g}}}'
-        )
+            yield (
+                f'{{"id": {i}, {head}, "span": [{start}, {end}], '
+                f'"inputs": [{", ".join(map(str, inputs))}], "value": {value!r}, "grad": {g}}}'
+            )
 
 
 def json_chunks(result: Result, lines: int = 4096) -> Iterator[str]:

@@ -137,8 +137,11 @@ class GraphMaker:
                 label, value = constants[ref]
                 append(make_node(ids[ref], op, (), start, end, label, value))
         names = {ids[ref]: name for ref, name in self.names.items()}
-        graph = Graph(tuple(nodes), ids[self.output], dict(self.inputs), self.source)
+        graph = Graph(tuple(nodes), ids[self.output], self.inputs, self.source)
         nodes.clear()
+        # The references are done with: free them before the passes below.
+        self.ops, self.args, self.starts, self.ends = [], [], [], []
+        self.constants, self.env = {}, {}
         depends = depends_on_inputs(graph)
         live = live_nodes(graph, depends)
         return Graph(
