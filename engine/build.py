@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import sys
 
-from backprop.engine.graph import Graph, make_node
+from backprop.engine.graph import Graph, Node, make_node
 from backprop.engine.passes import depends_on_inputs, live_nodes
 from backprop.parser.errors import ParseError, Span
 from backprop.parser.lang import MAX_NODES
@@ -124,18 +124,20 @@ class GraphMaker:
         append = nodes.append
         constants = self.constants
         args_of = self.args
+        new = tuple.__new__  # make_node, without a call in between
         for ref, (op, start, end) in enumerate(zip(self.ops, self.starts, self.ends)):
             args = args_of[ref]
             args_of[ref] = ()  # the reference tuple is done with: the peak stays lower
             if len(args) == 1:
-                append(make_node(ids[ref], op, (ids[args[0]],), start, end, "", 0.0))
+                append(new(Node, (ids[ref], op, (ids[args[0]],), start, end, "", 0.0)))
             elif len(args) == 2:
-                append(make_node(ids[ref], op, (ids[args[0]], ids[args[1]]), start, end, "", 0.0))
+                append(new(Node, (ids[ref], op, (ids[args[0]], ids[args[1]]), start, end, "", 0.0)))
             elif args:
-                append(make_node(ids[ref], op, tuple([ids[a] for a in args]), start, end, "", 0.0))
+                ins = tuple([ids[a] for a in args])
+                append(new(Node, (ids[ref], op, ins, start, end, "", 0.0)))
             else:
                 label, value = constants[ref]
-                append(make_node(ids[ref], op, (), start, end, label, value))
+                append(new(Node, (ids[ref], op, (), start, end, label, value)))
         names = {ids[ref]: name for ref, name in self.names.items()}
         graph = Graph(tuple(nodes), ids[self.output], self.inputs, self.source)
         nodes.clear()

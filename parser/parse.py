@@ -122,6 +122,10 @@ class Tree:
 
 _END: RawToken = ("end", "", 0, 0)
 
+# What a line may start with when its first token is not its first character
+# (and "": the end of the text).
+_SKIP = frozenset(["", " ", "\t", "\r", "\f", "\v", "\n", "#", ";"])
+
 
 def describe(token: RawToken | Token) -> str:
     """How a message names a token."""
@@ -273,9 +277,19 @@ class _Parser(Generic[Made]):
                 calls = lines.get(line, False)
                 if isinstance(calls, list) and calls:
                     _replay(self.maker, calls, start)
+                    statements += 1
+                    # The lines that follow, while each is one met before that
+                    # starts with its first token, need no lexer either.
+                    while statements < MAX_STATEMENTS and source[stop + 1 : stop + 2] not in _SKIP:
+                        after = source.find("\n", stop + 1)
+                        calls = lines.get(source[stop + 1 : after], False) if after > 0 else False
+                        if not (isinstance(calls, list) and calls):
+                            break
+                        _replay(self.maker, calls, stop + 1)
+                        statements += 1
+                        stop = after
                     self._next = scan(source, stop + 1).__next__
                     self.token, self.ahead = ("newline", "\n", stop, stop + 1), None
-                    statements += 1
                     continue
                 if calls is None:  # the second time: record
                     maker = self.maker

@@ -133,6 +133,7 @@ def test_samples_read_into_the_reference_graph(path: Path) -> None:
         "h = (h +\n 1)\n" * 3 + "h = (h +\n 1)",  # a statement over two lines
         "q = 2*pi + q\n" * 3 + "e = q; e*q",  # constants, then shadowed
         "y = x*x\n" * 3 + "y = x*x",  # the last line has no newline
+        "h = h*2\n" * 3 + "\n  h = h*2\n" + "h = h*2\n" * 2 + "# c\nh = h*2\n;h = h*2\nh",
     ],
 )
 def test_programs_read_into_the_reference_graph(source: str) -> None:
