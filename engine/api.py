@@ -127,6 +127,16 @@ def _notes(
     live = live_nodes(graph, depends)
     notes: dict[int, list[str]] = {}  # few nodes have notes: a million empty lists cost 56 MB
     kinked = [False] * len(nodes)
+    # Most programs have every gradient finite and no live gate that can be at a
+    # kink: then the only notes are on nodes that do not affect the output.
+    kinks = {name for name, gate in gates.items() if gate.kink}
+    if math.isfinite(sum([g for g in grads if g is not None])) and not any(
+        [node.op in kinks for node, is_live in zip(nodes, live) if is_live]
+    ):
+        for i in range(len(nodes) - 1, -1, -1):
+            if depends[i] and not live[i]:
+                notes[i] = ["does not affect the output: gradient 0"]
+        return notes, kinked
     for i in range(len(nodes) - 1, -1, -1):
         node = nodes[i]
         if depends[i] and not live[i]:
