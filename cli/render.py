@@ -377,6 +377,7 @@ def _node_lines(result: Result) -> Iterator[str]:
     source, names, text = graph.source, graph.names, nodes.text
     checked = any(c is not None for c in checks)
     heads: dict[tuple[str, object], str] = {}
+    tails: dict[tuple[str, object], str] = {}
     for i, (_, op, inputs, start, end, label, _) in enumerate(graph.nodes):
         value = values[i]
         if type(value) is not float or value - value or (checked and checks[i] is not None):
@@ -392,6 +393,12 @@ def _node_lines(result: Result) -> Iterator[str]:
             head = heads[key] = f'"op": "{op}", "text": {encode_basestring(text(i))}'
         if i in names:
             head += f', "name": {encode_basestring(names[i])}'
+        if op == "const":  # the same literal, the same value; no gradient (no input)
+            tail = tails.get(key)
+            if tail is None:
+                tail = tails[key] = f'"inputs": [], "value": {value!r}, "grad": null}}'
+            yield f'{{"id": {i}, {head}, "span": [{start}, {end}], {tail}'
+            continue
         grad = grads[i]
         g = "null" if grad is None or grad - grad else repr(grad)
         if len(inputs) == 2:
