@@ -246,6 +246,8 @@ def report(quick: bool = False) -> dict[str, float]:
     repeats = 3 if quick else 5
     ratios: dict[str, float] = {}
     folder = tempfile.mkdtemp(prefix="backprop-bench-")
+    if quick:
+        print("--quick: a tenth of the sizes; the targets are for the full run.\n")
 
     print(f"## Reading a large program (median of {repeats} runs, taken alternately)\n")
     print("### 1. The whole command against micrograd\n")
