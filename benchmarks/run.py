@@ -21,6 +21,8 @@ times do not. micrograd and PyTorch rows appear when they are installed.
 3. The cross-check's cost against graph size, and which kind of check the
    nodes got (SymPy's whole-program derivative, or gate by gate).
 4. Peak memory (ru_maxrss of a fresh process) of a 1,000,000-node evaluation.
+5. Reading a large program (benchmarks/reading.py, which also runs alone):
+   the whole command against micrograd, peak memory, reading against compile().
 """
 
 from __future__ import annotations
@@ -444,6 +446,10 @@ def main() -> None:
         args.memory_size = 1_000_000
     args.budget = 5.0
     report(args)
+    print()
+    import reading
+
+    reading.report(args.quick)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import importlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -259,29 +259,47 @@ def write_error_json(kind: str, message: str, span: Any) -> None:
 
 @contextmanager
 def _interrupts_held() -> Iterator[None]:
-    """Hold Ctrl-C until the block is done: it then arrives as usual."""
-    if not hasattr(signal, "pthread_sigmask"):  # Windows: nothing to hold with
-        yield
+    """Hold Ctrl-C until the block is done: it then arrives as usual.
+
+    A handler that only takes note, rather than a blocked signal: with another
+    thread alive (pyarrow's, matplotlib's) the kernel may hand the signal to
+    that thread, and Python would still raise it here, mid-write.
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread receives Python's signals
         return
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    arrived: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: arrived.append(number))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        signal.signal(signal.SIGINT, previous)
+        if arrived:
+            if callable(previous):
+                previous(signal.SIGINT, None)
+            elif previous == signal.default_int_handler:
+                raise KeyboardInterrupt
 
 
-def write_whole(text: str) -> None:
-    """Write `text` to stdout in full, as strict UTF-8: an interrupt while writing
-    waits until the last byte is out, so a script never reads half a document."""
-    data = text.encode("utf-8")  # strict: a lone surrogate is a bug, not output
+def write_whole(text: str | Iterable[str]) -> None:
+    """Write `text` (or its pieces, in order: a long document is not held whole) to
+    stdout in full, as strict UTF-8: an interrupt while writing waits until the
+    last byte is out, so a script never reads half a document."""
+    pieces = [text] if isinstance(text, str) else text
     stream = getattr(sys.stdout, "buffer", None)
     sys.stdout.flush()
     with _interrupts_held():
-        if stream is None:  # a text-only stdout (an embedding program's)
-            sys.stdout.write(text)
+        for piece in pieces:
+            data = piece.encode("utf-8")  # strict: a lone surrogate is a bug, not output
+            if stream is None:  # a text-only stdout (an embedding program's)
+                sys.stdout.write(piece)
+            else:
+                stream.write(data)
+        if stream is None:
             sys.stdout.flush()
         else:
-            stream.write(data)
             stream.flush()
 
 
@@ -518,16 +536,19 @@ def eval_command(
         fd=fd,
     )
     from backprop.cli import render
+    from backprop.parser.parse import cycle_collector_paused
 
-    if as_json:
-        write_whole(render.render_json(result))
-    elif plain_output() or len(result.nodes) > render.RICH_ROW_LIMIT:
-        click.echo(render.render_plain(result, precision), nl=False)
-    else:
-        from rich.console import Console
+    # A large result makes millions of small objects and no cycles (see the pause).
+    with cycle_collector_paused():
+        if as_json:
+            write_whole(render.json_chunks(result))
+        elif plain_output() or len(result.nodes) > render.RICH_ROW_LIMIT:
+            click.echo(render.render_plain(result, precision), nl=False)
+        else:
+            from rich.console import Console
 
-        console = Console(highlight=False, emoji=False, markup=False)
-        console.print(render.render_rich(result, precision, console.width))
+            console = Console(highlight=False, emoji=False, markup=False)
+            console.print(render.render_rich(result, precision, console.width))
     code = check_exit_code(result.check.status, strict)
     if result.fd is not None and any(d.verdict == "wrong" for d in result.fd.values()):
         code = EXIT_MISMATCH  # the finite difference disagrees with the engine

@@ -8,12 +8,13 @@ wrap at the terminal width and clip floats (PITFALLS).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from backprop.cli.numbers import number
 from backprop.engine import NodeResult, Result
+from backprop.engine.results import NodeResults
 from backprop.parser import BackpropError, Span, printable
 
 HEADERS = ("id", "gate", "expression", "inputs", "value", "grad", "sympy", "check")
@@ -345,41 +346,43 @@ def render_rich(result: Result, precision: int | None = None, width: int | None 
     return Group(*parts, Text(""), footer)
 
 
-def result_document(result: Result) -> dict[str, Any]:
-    """The JSON document (see schema/eval.schema.json)."""
+def _node_item(node: NodeResult, result: Result) -> dict[str, Any]:
+    """One node of the JSON document, as a dict (see schema/eval.schema.json)."""
+    item: dict[str, Any] = {
+        "id": node.id,
+        "op": node.op,
+        "text": node.text,
+        **({"name": node.name} if node.name else {}),
+        "span": [node.span.start, node.span.end],
+        "inputs": list(node.inputs),
+        "value": node.value,
+        "grad": _finite(node.grad),
+    }
+    if node.verdict is not None:
+        item["sympy_grad"] = _finite(node.sympy_grad)
+        item["verdict"] = node.verdict
+        if node.check is not None:
+            item["check"] = node.check
+        if node.reason:
+            item["reason"] = node.reason
+    if node.notes:
+        item["notes"] = list(node.notes)
+    if result.fd is not None and node.op == "var":
+        item.update(fd_fields(result.fd[node.text]))
+    if result.digits is not None:
+        item["value_exact"] = node.value_exact
+        item["grad_exact"] = node.grad_exact
+    if result.tangents is not None:
+        item["tangent"] = _finite(result.tangents[node.id])
+    return item
 
-    def number(x: float | None) -> float | None:
-        return x if x is not None and x - x == 0 else None  # finite only
 
-    nodes = []
-    for node in result.nodes:
-        item: dict[str, Any] = {
-            "id": node.id,
-            "op": node.op,
-            "text": node.text,
-            **({"name": node.name} if node.name else {}),
-            "span": [node.span.start, node.span.end],
-            "inputs": list(node.inputs),
-            "value": node.value,
-            "grad": number(node.grad),
-        }
-        if node.verdict is not None:
-            item["sympy_grad"] = number(node.sympy_grad)
-            item["verdict"] = node.verdict
-            if node.check is not None:
-                item["check"] = node.check
-            if node.reason:
-                item["reason"] = node.reason
-        if node.notes:
-            item["notes"] = list(node.notes)
-        if result.fd is not None and node.op == "var":
-            item.update(fd_fields(result.fd[node.text]))
-        if result.digits is not None:
-            item["value_exact"] = node.value_exact
-            item["grad_exact"] = node.grad_exact
-        if result.tangents is not None:
-            item["tangent"] = number(result.tangents[node.id])
-        nodes.append(item)
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and x - x == 0 else None  # finite only
+
+
+def _head(result: Result) -> dict[str, Any]:
+    """The JSON document without its nodes (which stand where "nodes" is None)."""
     check = result.check
     exact: dict[str, Any] = {}
     if result.digits is not None:
@@ -388,17 +391,17 @@ def result_document(result: Result) -> dict[str, Any]:
             "value_exact": result.value_exact,
             "gradients_exact": result.gradients_exact,
         }
-    gradients: dict[str, Any] = {name: number(g) for name, g in result.gradients.items()}
+    gradients: dict[str, Any] = {name: _finite(g) for name, g in result.gradients.items()}
     if result.output_gradients is not None:
         gradients = {
-            output: {name: number(g) for name, g in grads.items()}
+            output: {name: _finite(g) for name, g in grads.items()}
             for output, grads in result.output_gradients.items()
         }
     forward: dict[str, Any] = {}
     if result.direction is not None:
         forward = {
             "direction": result.direction,
-            "directional_derivative": number(result.directional_derivative),
+            "directional_derivative": _finite(result.directional_derivative),
         }
     return {
         "expression": result.source,
@@ -409,7 +412,7 @@ def result_document(result: Result) -> dict[str, Any]:
         "gradients": gradients,
         **forward,
         **exact,
-        "nodes": nodes,
+        "nodes": None,
         "check": {
             "method": check.method,
             "status": check.status,
@@ -425,37 +428,121 @@ def fd_fields(fd: Any) -> dict[str, Any]:
     """A finite difference as JSON fields: fd, fd_step, fd_relative_error, fd_verdict
     (with fd_left and fd_right at a kink, fd_note where there is something to say)."""
 
-    def number(x: float | None) -> float | None:
-        return x if x is not None and x - x == 0 else None  # finite only
-
     item: dict[str, Any] = {
-        "fd": number(fd.value),
+        "fd": _finite(fd.value),
         "fd_step": fd.step,
-        "fd_relative_error": number(fd.relative_error),
+        "fd_relative_error": _finite(fd.relative_error),
         "fd_verdict": fd.verdict,
     }
     if fd.verdict == "kink":
-        item["fd_left"] = number(fd.left)
-        item["fd_right"] = number(fd.right)
+        item["fd_left"] = _finite(fd.left)
+        item["fd_right"] = _finite(fd.right)
     if fd.note:
         item["fd_note"] = fd.note
     return item
 
 
+def result_document(result: Result) -> dict[str, Any]:
+    """The JSON document (see schema/eval.schema.json)."""
+    document = _head(result)
+    document["nodes"] = [_node_item(node, result) for node in result.nodes]
+    return document
+
+
+def _dumps(value: Any, indent: int | None = None) -> str:
+    return json.dumps(value, indent=indent, allow_nan=False, ensure_ascii=False)
+
+
+def _node_lines(result: Result) -> Iterator[str]:
+    """Each node as one line of JSON, the same text as `_dumps(_node_item(node))`.
+
+    The common node (no check, no notes, a finite float value) is written by a
+    template, the JSON of its op, text and name made once per distinct text
+    (an unrolled loop repeats them); any other goes through json.dumps.
+    """
+    from json.encoder import encode_basestring  # json.dumps's own, with ensure_ascii=False
+
+    nodes = result.nodes
+    plain = result.digits is None and result.fd is None and result.tangents is None
+    if not plain or not isinstance(nodes, NodeResults):
+        for node in nodes:
+            yield _dumps(_node_item(node, result))
+        return
+    graph, values, grads, notes, checks = nodes.parts()
+    source, names, text = graph.source, graph.names, nodes.text
+    checked = any(c is not None for c in checks)
+    heads: dict[tuple[str, object], str] = {}
+    tails: dict[tuple[str, object], str] = {}
+    for i, (_, op, inputs, start, end, label, _) in enumerate(graph.nodes):
+        value = values[i]
+        if type(value) is not float or value - value or (checked and checks[i] is not None):
+            yield _dumps(_node_item(nodes[i], result))
+            continue
+        if notes and i in notes:
+            yield _dumps(_node_item(nodes[i], result))
+            continue
+        raw = source[start:end] if end - start <= 80 else (start, end)
+        key = (op, label if op == "var" else raw)
+        head = heads.get(key)
+        if head is None:
+            head = heads[key] = f'"op": "{op}", "text": {encode_basestring(text(i))}'
+        if i in names:
+            head += f', "name": {encode_basestring(names[i])}'
+        if op == "const":  # the same literal, the same value; no gradient (no input)
+            tail = tails.get(key)
+            if tail is None:
+                tail = tails[key] = f'"inputs": [], "value": {value!r}, "grad": null}}'
+            yield f'{{"id": {i}, {head}, "span": [{start}, {end}], {tail}'
+            continue
+        grad = grads[i]
+        g = "null" if grad is None or grad - grad else repr(grad)
+        if len(inputs) == 2:
+            yield (
+                f'{{"id": {i}, {head}, "span": [{start}, {end}], '
+                f'"inputs": [{inputs[0]}, {inputs[1]}], "value": {value!r}, "grad": {g}}}'
+            )
+        elif len(inputs) == 1:
+            yield (
+                f'{{"id": {i}, {head}, "span": [{start}, {end}], '
+                f'"inputs": [{inputs[0]}], "value": {value!r}, "grad": {g}}}'
+            )
+        else:
+            yield (
+                f'{{"id": {i}, {head}, "span": [{start}, {end}], '
+                f'"inputs": [{", ".join(map(str, inputs))}], "value": {value!r}, "grad": {g}}}'
+            )
+
+
+def json_chunks(result: Result, lines: int = 4096) -> Iterator[str]:
+    """Strict JSON (no NaN or Infinity), floats in full, one node per line, in pieces
+    of about `lines` nodes: a writer streams them without holding the whole text."""
+    yield "{\n"
+    first = True
+    for key, value in _head(result).items():
+        comma = "" if first else ",\n"
+        first = False
+        if key != "nodes":
+            yield comma + f"  {_dumps(key)}: " + _dumps(value, 2).replace("\n", "\n  ")
+            continue
+        if not len(result.nodes):
+            yield comma + '  "nodes": []'
+            continue
+        piece = [comma + '  "nodes": [']
+        sep = "\n    "
+        for line in _node_lines(result):
+            piece.append(sep + line)
+            sep = ",\n    "
+            if len(piece) >= lines:
+                yield "".join(piece)
+                piece = []
+        piece.append("\n  ]")
+        yield "".join(piece)
+    yield "\n}\n"
+
+
 def render_json(result: Result) -> str:
     """Strict JSON (no NaN or Infinity), floats in full, one node per line."""
-
-    def dumps(value: Any, indent: int | None = None) -> str:
-        return json.dumps(value, indent=indent, allow_nan=False, ensure_ascii=False)
-
-    parts = []
-    for key, value in result_document(result).items():
-        if key == "nodes":
-            body = ",\n".join("    " + dumps(node) for node in value)
-            parts.append(f'  "nodes": [\n{body}\n  ]' if value else '  "nodes": []')
-        else:
-            parts.append(f"  {dumps(key)}: " + dumps(value, 2).replace("\n", "\n  "))
-    return "{\n" + ",\n".join(parts) + "\n}\n"
+    return "".join(json_chunks(result))
 
 
 def render_error_json(kind: str, message: str, span: Span | None) -> str:

@@ -7,12 +7,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from backprop.engine.build import CONSTANT_VALUES, build_graph
+from backprop.engine.build import CONSTANT_VALUES, read_graph
 from backprop.engine.errors import InputError
 from backprop.engine.gates import GATES, Gate
 from backprop.engine.graph import Graph
 from backprop.engine.passes import Visit, backward, depends_on_inputs, forward, live_nodes
-from backprop.parser import Span, name_list, parse, shorten
+from backprop.engine.results import NodeResults
+from backprop.parser import Span, name_list, shorten
 from backprop.parser.parse import cycle_collector_paused
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class Result:
     value: float
     output: int
     gradients: dict[str, float | None]
-    nodes: tuple[NodeResult, ...]
+    nodes: Sequence[NodeResult]  # a NodeResults: each made as it is read
     check: Check
     # What the backward pass did at each gate, output first (evaluate(trace=True)).
     trace: tuple[Visit, ...] | None = field(default=None, repr=False, compare=False)
@@ -132,21 +133,32 @@ def _real_tie(ins: tuple[int, ...], values: list[float], out: float, depends: li
 
 def _notes(
     graph: Graph, values: list[float], grads: list[float | None], gates: Mapping[str, Gate]
-) -> tuple[list[list[str]], list[bool]]:
-    """Per-node notes, and which nodes' gradients pass a non-differentiable point."""
+) -> tuple[dict[int, list[str]], list[bool]]:
+    """Per-node notes (by node id, where there are any), and which nodes' gradients
+    pass a non-differentiable point."""
     nodes = graph.nodes
     depends = depends_on_inputs(graph)
     live = live_nodes(graph, depends)
-    notes: list[list[str]] = [[] for _ in nodes]
+    notes: dict[int, list[str]] = {}  # few nodes have notes: a million empty lists cost 56 MB
     kinked = [False] * len(nodes)
+    # Most programs have every gradient finite and no live gate that can be at a
+    # kink: then the only notes are on nodes that do not affect the output.
+    kinks = {name for name, gate in gates.items() if gate.kink}
+    if math.isfinite(sum([g for g in grads if g is not None])) and not any(
+        [node.op in kinks for node, is_live in zip(nodes, live) if is_live]
+    ):
+        for i in range(len(nodes) - 1, -1, -1):
+            if depends[i] and not live[i]:
+                notes[i] = ["does not affect the output: gradient 0"]
+        return notes, kinked
     for i in range(len(nodes) - 1, -1, -1):
         node = nodes[i]
         if depends[i] and not live[i]:
-            notes[i].append("does not affect the output: gradient 0")
+            notes.setdefault(i, []).append("does not affect the output: gradient 0")
         grad = grads[i]
         if grad is not None and not math.isfinite(grad):
             kind = "nan" if math.isnan(grad) else ("+inf" if grad > 0 else "-inf")
-            notes[i].append(f"gradient is {kind}")
+            notes.setdefault(i, []).append(f"gradient is {kind}")
         if not live[i]:
             continue
         gate = gates[node.op]
@@ -154,7 +166,7 @@ def _notes(
         if note and gate.arity == -1 and not _real_tie(node.inputs, values, values[i], depends):
             note = None
         if note:
-            notes[i].append(note)
+            notes.setdefault(i, []).append(note)
         if note or kinked[i]:
             # The gradient of each input flows through this non-differentiable point.
             for j in node.inputs:
@@ -189,7 +201,7 @@ def evaluate(
     """
     visits: list[Visit] | None = [] if trace else None
     with cycle_collector_paused():
-        graph = build_graph(parse(source))
+        graph = read_graph(source)
         point = resolve_point(graph, at or {})
         if outputs or direction is not None:
             from backprop.engine import outputs as several
@@ -278,28 +290,8 @@ def _node_results(
     graph: Graph,
     values: list[float],
     grads: list[float | None],
-    notes: list[list[str]],
+    notes: dict[int, list[str]],
     checks: list,
-) -> tuple[NodeResult, ...]:
-    results = []
-    names = graph.names
-    for node in graph.nodes:
-        c = checks[node.id]
-        results.append(
-            NodeResult(
-                node.id,
-                node.op,
-                graph.text(node) if node.op != "var" else node.label,
-                node.span,
-                node.inputs,
-                values[node.id],
-                grads[node.id],
-                tuple(notes[node.id]),
-                c.sympy_grad if c else None,
-                c.verdict if c else None,
-                c.reason if c else "",
-                c.kind if c else None,
-                names.get(node.id, ""),
-            )
-        )
-    return tuple(results)
+) -> NodeResults:
+    """The nodes as reported, each made when it is read (engine/results.py)."""
+    return NodeResults(graph, values, grads, notes, checks)

@@ -131,7 +131,7 @@ def hessian(
     kinks = sorted(
         {
             note
-            for i, ns in enumerate(node_notes)
+            for ns in node_notes.values()
             for note in ns
             if "differentiable" in note or "tie" in note
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from backprop.parser.errors import ParseError, Span, shorten
@@ -101,29 +102,41 @@ def _glued(number: str, word: str, span: Span) -> ParseError:
     )
 
 
-def tokenize(source: str) -> list[Token]:
-    """Tokens of `source`, ending with an 'end' token; offsets index `source`."""
+# A token as the parser reads it: (kind, text, start, end), a plain tuple.
+RawToken = tuple[str, str, int, int]
+
+
+def scan(source: str, start: int | None = None) -> Iterator[RawToken]:
+    """The tokens of `source` one at a time, as (kind, text, start, end), then
+    ('end', '', n, n): the parser reads them as they come, so a long program's
+    tokens are never all held at once. With `start`, from that offset (the
+    start of a line: the parser skips a line it has read before)."""
     if len(source) > MAX_SOURCE:
         raise ParseError(
             f"program is too long (over {MAX_SOURCE:,} characters)",
             kind="limit",
         )
-    tokens: list[Token] = []
-    start = 1 if source.startswith("\ufeff") else 0
-    append = tokens.append
-    previous = Token("start", "", Span(-1, -1))
+    if start is None:
+        start = 1 if source.startswith("\ufeff") else 0
+    kind = "start"
+    text = ""
+    end = -1
     for match in _TOKEN_RE.finditer(source, start):
-        kind = match.lastgroup or "ws"
-        if kind == "comment" or kind == "ws":
+        group = match.lastgroup or "ws"
+        if group == "comment" or group == "ws":
             continue
-        begin = match.start(kind)
-        span = Span(begin, match.end())
-        text = source[begin : span.end]
-        if kind == "bad":
-            raise _bad_character(text, span)
-        if kind == "name" and previous.kind == "number" and previous.span.end == begin:
-            raise _glued(previous.text, text, Span(previous.span.start, span.end))
-        previous = Token(kind, text, span)
-        append(previous)
-    tokens.append(Token("end", "", Span(len(source), len(source))))
-    return tokens
+        begin = match.start(group)
+        stop = match.end()
+        word = source[begin:stop]
+        if group == "bad":
+            raise _bad_character(word, Span(begin, stop))
+        if group == "name" and kind == "number" and end == begin:
+            raise _glued(text, word, Span(begin - len(text), stop))
+        kind, text, end = group, word, stop
+        yield group, word, begin, stop
+    yield "end", "", len(source), len(source)
+
+
+def tokenize(source: str) -> list[Token]:
+    """Tokens of `source`, ending with an 'end' token; offsets index `source`."""
+    return [Token(kind, text, Span(start, end)) for kind, text, start, end in scan(source)]

@@ -1,0 +1,245 @@
+"""Reading a program fast changes nothing a user sees (issue "reading speed and memory").
+
+The graph is built while the text is read (`read_graph`: no token list, no
+syntax tree), node results are made as they are read, and the JSON writer
+streams nodes through a template. Each is compared here with an independent
+reference: the graph with the two-pass builder the engine had before (every
+input first, then the nodes of each statement in post-order), written out
+below; the JSON with `json.dumps` of the documented dict, node by node.
+The timings are in benchmarks/reading.py, not here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from backprop.cli.render import json_chunks, render_json, result_document
+from backprop.engine import evaluate
+from backprop.engine.build import build_graph, read_graph
+from backprop.engine.graph import Graph
+from backprop.engine.results import NodeResults
+from backprop.parser import Assign, Binary, Call, Name, Num, ParseError, Program, Unary, parse
+from backprop.parser.tree import BINARY_GATES, UNARY_GATES, children
+from hypothesis import given, settings
+from hypothesis_profiles import examples
+from strategies import GenProgram, programs, token_soups
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = sorted((ROOT / "samples").glob("*.bp"))
+
+
+# --- the reference: the builder as it was, two passes over the syntax tree -------------------
+
+
+def reference_nodes(program: Program) -> tuple[list[tuple[Any, ...]], int, dict[int, str]]:
+    """(op, inputs, span, label, value) per node, the output id and the names, by the rules
+    of SPEC "The language": inputs first, then each operator, call and literal as written."""
+
+    def postorder(expr: Any) -> list[Any]:
+        order, stack = [], [(expr, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                order.append(node)
+                continue
+            stack.append((node, True))
+            stack.extend((kid, False) for kid in reversed(children(node)))
+        return order
+
+    statements = [
+        (s.name, postorder(s.value)) if isinstance(s, Assign) else (None, postorder(s))
+        for s in program.statements
+    ]
+    nodes: list[tuple[Any, ...]] = []
+    inputs: dict[str, int] = {}
+    bound: set[str] = set()
+    for target, order in statements:
+        for expr in order:
+            if isinstance(expr, Name) and expr.name not in bound | {"pi", "e"} | set(inputs):
+                inputs[expr.name] = len(nodes)
+                nodes.append(("var", (), tuple(expr.span), expr.name, 0.0))
+        if target is not None:
+            bound.add(target)
+    env = dict(inputs)
+    names: dict[int, str] = {}
+    output = 0
+    for target, order in statements:
+        first = len(nodes)
+        ids: dict[int, int] = {}
+        for expr in order:
+            if isinstance(expr, Name) and expr.name in env:
+                ids[id(expr)] = env[expr.name]
+                continue
+            if isinstance(expr, Name):
+                value = {"pi": math.pi, "e": math.e}[expr.name]
+                nodes.append(("const", (), tuple(expr.span), expr.name, value))
+            elif isinstance(expr, Num):
+                nodes.append(("const", (), tuple(expr.span), expr.text, expr.value))
+            else:
+                if isinstance(expr, Binary):
+                    op = BINARY_GATES[expr.op]
+                elif isinstance(expr, Unary):
+                    op = UNARY_GATES[expr.op]
+                else:
+                    assert isinstance(expr, Call)
+                    op = expr.func
+                kids = tuple(ids[id(kid)] for kid in children(expr))
+                nodes.append((op, kids, tuple(expr.span), "", 0.0))
+            ids[id(expr)] = len(nodes) - 1
+        output = ids[id(order[-1])]
+        if target is not None:
+            env[target] = output
+            if output >= first:
+                names[output] = target
+    return nodes, output, names
+
+
+def shape(graph: Graph) -> tuple[list[tuple[Any, ...]], int, dict[int, str]]:
+    nodes = [(n.op, n.inputs, tuple(n.span), n.label, n.value) for n in graph.nodes]
+    assert [n.id for n in graph.nodes] == list(range(len(graph.nodes)))
+    return nodes, graph.output, dict(graph.names)
+
+
+def assert_same_graph(source: str) -> None:
+    expected = reference_nodes(parse(source))
+    assert shape(read_graph(source)) == expected
+    assert shape(build_graph(parse(source))) == expected
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_samples_read_into_the_reference_graph(path: Path) -> None:
+    assert_same_graph(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "x",
+        "pi",
+        "h = tanh(0.5*h + 0.1); h = tanh(0.5*h + 0.1)\nh",
+        "a = x; b = a; b*2",  # a name for a name makes no node: x keeps its own
+        "pi = 3; pi*x + e*e",  # a shadowed constant, and a constant twice: two nodes
+        "y = 2*pi; x*y; z",  # an input read first in the last statement comes first too
+        "-(x)**2 + (((y)))*max(x, y, 1) - pow(x, -2)^3",
+        "s = x\ns = s + (x *\n  y)\n# the end\ns",
+        # Lines met again are replayed from a record: each shape of line, three times.
+        "h = tanh(0.5*h + 0.1)  # step\r\n" * 3 + "h",
+        "a = 1; h = h*a\n" * 3 + "h",  # two statements a line
+        "h = max(h, -h, pow(h, 2))\n" * 3,  # a trailing newline
+        "h = (h +\n 1)\n" * 3 + "h = (h +\n 1)",  # a statement over two lines
+        "q = 2*pi + q\n" * 3 + "e = q; e*q",  # constants, then shadowed
+        "y = x*x\n" * 3 + "y = x*x",  # the last line has no newline
+        "h = h*2\n" * 3 + "\n  h = h*2\n" + "h = h*2\n" * 2 + "# c\nh = h*2\n;h = h*2\nh",
+    ],
+)
+def test_programs_read_into_the_reference_graph(source: str) -> None:
+    assert_same_graph(source)
+
+
+@given(programs())
+@settings(max_examples=examples(200))
+def test_generated_programs_read_into_the_reference_graph(program: GenProgram) -> None:
+    assert_same_graph(program.source)
+
+
+@given(token_soups())
+@settings(max_examples=examples(300))
+def test_bad_text_gets_the_same_error_read_or_parsed(text: str) -> None:
+    try:
+        parse(text)
+    except ParseError as err:
+        with pytest.raises(ParseError) as read_err:
+            read_graph(text)
+        assert (read_err.value.message, read_err.value.span) == (err.message, err.span)
+        return
+    assert shape(read_graph(text)) == reference_nodes(parse(text))
+
+
+@pytest.mark.parametrize(
+    ("source", "message", "span"),
+    [
+        ("h = h*2\n" * 3 + "h = h*2 2\n", "expected an operator", (32, 33)),
+        ("h = h*2\n" * 3 + "h = h*2\u2212 1\n", "unexpected character", (31, 32)),
+        ("h = h*2\n" * 3 + "h = 2h\n", "a number cannot run into a name", (28, 30)),
+        ("h = sin(h)\n" * 3 + "h = sn(h)\n", "unknown function 'sn'; did you mean sin?", (37, 39)),
+    ],
+)
+def test_an_error_after_repeated_lines_is_where_it_is(
+    source: str, message: str, span: tuple[int, int]
+) -> None:
+    with pytest.raises(ParseError) as err:
+        read_graph(source)
+    assert message in err.value.message
+    assert tuple(err.value.span) == span
+
+
+def test_a_long_generated_chain_reads_into_the_reference_graph() -> None:
+    source = "h = x\n" + "h = tanh(0.5*h + 0.1)\n" * 2_000 + "h\n"
+    assert_same_graph(source)
+    graph = read_graph(source)
+    assert len(graph.nodes) == 10_001
+    # The repeated literal is one string and one float, however often it is written.
+    halves = [n for n in graph.nodes if n.label == "0.5"]
+    assert len(halves) == 2_000
+    assert len({id(n.label) for n in halves}) == 1 and len({id(n.value) for n in halves}) == 1
+
+
+# --- node results made as they are read ----------------------------------------------------
+
+
+def test_node_results_behave_as_a_tuple_of_every_node() -> None:
+    result = evaluate("h1 = tanh(w*x + b)\nh1*h1 + q*0", {"w": 2, "x": 0.5, "b": -1, "q": 3})
+    nodes = result.nodes
+    assert isinstance(nodes, NodeResults)
+    made = tuple(nodes)
+    assert len(made) == len(nodes) == 11
+    assert [n.id for n in made] == list(range(11))
+    assert nodes[-1] == made[-1] and nodes[2:4] == made[2:4] and nodes == made
+    assert [n.text for n in made if n.op == "var"] == ["w", "x", "b", "q"]
+    named = [n for n in made if n.name]
+    assert [(n.name, n.text) for n in named] == [("h1", "tanh(w*x + b)")]
+    with pytest.raises(IndexError):
+        nodes[11]
+
+
+# --- the JSON writer --------------------------------------------------------------------------
+
+
+def generic_json(result: Any) -> str:
+    """The document as json.dumps writes it: the layout README "JSON" documents."""
+
+    def dumps(value: Any, indent: int | None = None) -> str:
+        return json.dumps(value, indent=indent, allow_nan=False, ensure_ascii=False)
+
+    parts = []
+    for key, value in result_document(result).items():
+        if key == "nodes":
+            body = ",\n".join("    " + dumps(node) for node in value)
+            parts.append(f'  "nodes": [\n{body}\n  ]' if value else '  "nodes": []')
+        else:
+            parts.append(f"  {dumps(key)}: " + dumps(value, 2).replace("\n", "\n  "))
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
+@pytest.mark.parametrize(
+    ("source", "at", "check"),
+    [
+        ("(x+y)*z", {"x": -2, "y": 5, "z": -4}, False),
+        ("(x+y)*z", {"x": -2, "y": 5, "z": -4}, True),
+        ("h = relu(x) + sqrt(y)\nh*u", {"x": 0, "y": 0, "u": 0}, False),  # kink, inf, unused
+        ('a = (x # ünïcode "quoted" \\ back\n + 1)\na*2', {"x": 1}, False),  # escapes in text
+        ("s = x\n" + "s = s*0.5 + pi\n" * 3_000 + "s", {"x": 1e-300}, False),  # long
+    ],
+)
+def test_json_is_the_documented_dict_written_by_json_dumps(
+    source: str, at: dict[str, float], check: bool
+) -> None:
+    result = evaluate(source, at, check=check)
+    text = render_json(result)
+    assert text == generic_json(result)
+    assert "".join(json_chunks(result, lines=7)) == text
+    json.loads(text)
