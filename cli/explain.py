@@ -36,6 +36,7 @@ Examples:
   backprop explain "(x+y)*z" --at x=-2,y=5,z=-4
   backprop explain -f samples/perceptron.bp --precision 2     # two digits, as the tutorial has them
   backprop explain -f samples/fanout.bp --json
+  backprop explain -f samples/perceptron.bp --html -o perceptron.html   # the page
 """
 
 WORDED = ("max", "min")  # local derivatives said in words, not worked with numbers
@@ -402,6 +403,15 @@ def render_json(doc: Any) -> str:
 @click.option(
     "--json", "as_json", is_flag=True, help="Write the steps as one strict JSON document."
 )
+@click.option(
+    "--html",
+    "as_html",
+    is_flag=True,
+    help="Write a page that plays the steps over a picture of the graph (one HTML file).",
+)
+@click.option(
+    "-o", "--output", metavar="FILE", help="With --html: write the page into FILE, not stdout."
+)
 @precision_option(
     DEFAULT_PRECISION, "Significant digits of the numbers in the text (JSON is always in full)."
 )
@@ -411,6 +421,8 @@ def explain_command(
     path: str | None,
     at: tuple[str, ...],
     as_json: bool,
+    as_html: bool,
+    output: str | None,
     precision: int,
     traceback: bool,
     source_box: list[str | None],
@@ -424,7 +436,15 @@ def explain_command(
     from backprop.engine import evaluate
     from backprop.engine.explain import explain
 
+    if as_html and as_json:
+        raise click.UsageError("--html and --json cannot go together")
+    if output is not None and not as_html:
+        raise click.UsageError("-o writes the page: it goes with --html")
     source, point = load(program, path, at, source_box)
+    if as_html:
+        from backprop.cli.page import write_page
+
+        return write_page(source, point, output, precision)
     doc = explain(evaluate(source, point, check=False, trace=True))
     if as_json:
         write_whole(render_json(doc))
