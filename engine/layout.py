@@ -11,12 +11,18 @@ column it crosses (Sugiyama's dummy nodes), so that it never runs through a
 box. Within a column, items are sorted by where their wires come from and
 then placed as close to that as the spacing allows (the least-squares
 placement under minimum gaps: pool adjacent violators), which draws a chain
-as a straight line. Widths are in the units of a monospace font's character
+as a straight line.
+
+Where the tutorial's layout would bend the wires more than twice per node
+(a long sum of products: each product's wire runs to a far column), the
+compact layout moves every node that is read to one column left of its
+first reader: inputs then stand just left of the gates that read them.
+Widths are in the units of a monospace font's character
 (`CHAR`), so that the numbers on the wires fit.
 
 Every loop is linear in the nodes plus the bends; nothing recurses. The
-number of bends can grow with the square of the nodes (an input read by
-every gate of a long chain): `count_points` gives it before anything is
+number of bends can still grow with the square of the nodes (an input read
+by every gate of a long chain): `count_points` gives it before anything is
 placed, so that a caller can refuse a picture that would be too large.
 """
 
@@ -37,6 +43,7 @@ OUT_LEAD = 100  # the output's wire, leaving to the right
 MARGIN = 20
 INPUT_ROOM = 36  # left of the first column: an input's gradient is wider than its name
 GATE_CHARS = 14  # a longer gate name is shortened in the box
+BENDS_PER_NODE = 2  # past this the tutorial's layout gives way to the compact one
 
 
 @dataclass(frozen=True)
@@ -95,8 +102,17 @@ def shown_edges(drawing: Drawing) -> list[int]:
 
 
 def _columns(drawing: Drawing, shown: list[bool], edges: list[int]) -> list[int]:
-    """Each node's column: inputs at 0, a gate one right of its rightmost drawn input,
-    a drawn constant one left of its first reader."""
+    """Each node's column: the tutorial's layout, or the compact one where that bends
+    the wires more than `BENDS_PER_NODE` times per node."""
+    column = _tutorial_columns(drawing, shown, edges)
+    if _bends(drawing, edges, column) <= BENDS_PER_NODE * max(sum(shown), 1):
+        return column
+    return _compact_columns(drawing, edges, column)
+
+
+def _tutorial_columns(drawing: Drawing, shown: list[bool], edges: list[int]) -> list[int]:
+    """Inputs at 0, a gate one right of its rightmost drawn input, a drawn constant
+    one left of its first reader."""
     nodes = drawing.nodes
     column = [0] * len(nodes)
     loose = [n.kind == "constant" and shown[n.id] for n in nodes]  # placed after
@@ -108,28 +124,51 @@ def _columns(drawing: Drawing, shown: list[bool], edges: list[int]) -> list[int]
         sources = [j for j in incoming[node.id] if not loose[j]]
         if incoming[node.id]:
             column[node.id] = 1 + max((column[j] for j in sources), default=0)
-    first_reader = [-1] * len(nodes)
-    for k in edges:
-        edge = drawing.edges[k]
-        here = column[edge.target]
-        if first_reader[edge.source] < 0 or here < first_reader[edge.source]:
-            first_reader[edge.source] = here
+    first_reader = _first_readers(drawing, edges, column)
     for node in nodes:
         if loose[node.id] and first_reader[node.id] > 0:
             column[node.id] = first_reader[node.id] - 1
     return column
 
 
+def _first_readers(drawing: Drawing, edges: list[int], column: list[int]) -> list[int]:
+    """The leftmost column that reads each node (-1: none)."""
+    first = [-1] * len(drawing.nodes)
+    for k in edges:
+        edge = drawing.edges[k]
+        here = column[edge.target]
+        if first[edge.source] < 0 or here < first[edge.source]:
+            first[edge.source] = here
+    return first
+
+
+def _compact_columns(drawing: Drawing, edges: list[int], column: list[int]) -> list[int]:
+    """Every node that is read moved right, to one column left of its first reader
+    (readers come later in the node list: one reverse pass)."""
+    column = list(column)
+    readers: list[list[int]] = [[] for _ in drawing.nodes]
+    for k in edges:
+        edge = drawing.edges[k]
+        readers[edge.source].append(edge.target)
+    for i in range(len(drawing.nodes) - 1, -1, -1):
+        if readers[i]:
+            column[i] = min(column[j] for j in readers[i]) - 1
+    return column
+
+
+def _bends(drawing: Drawing, edges: list[int], column: list[int]) -> int:
+    total = 0
+    for k in edges:
+        edge = drawing.edges[k]
+        total += max(0, column[edge.target] - column[edge.source] - 1)
+    return total
+
+
 def count_points(drawing: Drawing) -> tuple[int, int]:
     """(drawn nodes, bends of long wires): what the picture's size limit is about."""
     shown = shown_nodes(drawing)
     edges = shown_edges(drawing)
-    column = _columns(drawing, shown, edges)
-    bends = 0
-    for k in edges:
-        edge = drawing.edges[k]
-        bends += max(0, column[edge.target] - column[edge.source] - 1)
-    return sum(shown), bends
+    return sum(shown), _bends(drawing, edges, _columns(drawing, shown, edges))
 
 
 def box_width(gate: str) -> float:
