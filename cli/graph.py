@@ -275,7 +275,8 @@ def picture_kind(path: str) -> str:
     kind = RENDER_FORMATS.get(os.path.splitext(path)[1].lower())
     if kind is None:
         raise click.UsageError(
-            f"-o needs a file name ending in .svg, .png or .html, got {quote(path)}"
+            "-o needs a file name ending in .svg or .png (or .html for the page), "
+            f"got {quote(path)}"
         )
     return kind
 

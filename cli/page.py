@@ -36,7 +36,7 @@ def check_page_size(drawing: Any) -> None:
     nodes, bends = count_points(drawing)
     if nodes > PAGE_MAX_NODES or bends > PAGE_MAX_BENDS:
         raise BackpropError(
-            f"the graph is too large for the page ({nodes} nodes and {bends} wire bends; "
+            f"the graph is too large for the page ({nodes} nodes to draw and {bends} wire bends; "
             f"the page draws up to {PAGE_MAX_NODES} nodes and {PAGE_MAX_BENDS} bends): "
             "use `backprop explain` for the steps in words, or --format dot for a picture",
             kind="limit",
@@ -440,8 +440,10 @@ def write_page(
         raise BackpropError(
             f"cannot write {shorten(output, tail=True)}: {err.strerror or err}", kind="io"
         ) from None
+    from backprop.engine.layout import shown_nodes
+
     click.echo(
-        f"wrote {output}: {len(drawing.nodes)} nodes, {len(data):,} bytes; "
+        f"wrote {output}: {sum(shown_nodes(drawing))} nodes drawn, {len(data):,} bytes; "
         f"check {result.check.status}",
         err=True,
     )

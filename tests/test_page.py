@@ -144,7 +144,7 @@ def test_explain_html_usage_errors(args: list[str], message: str) -> None:
 def test_a_graph_too_large_for_the_page_is_refused() -> None:
     program = "+".join(f"x{k}" for k in range(260))  # 260 inputs and 259 add gates
     done = run("graph", program, "--format", "html", expect=2)
-    assert "too large for the page (519 nodes" in done.stderr
+    assert "too large for the page (519 nodes to draw" in done.stderr
     assert "up to 500 nodes" in done.stderr and "backprop explain" in done.stderr
 
 
@@ -153,7 +153,7 @@ def test_a_page_whose_wires_would_bend_too_often_is_refused() -> None:
     # columns' worth of bends, 7,140 in all, for only 241 nodes.
     program = "h = x\n" + "\n".join("h = h*x" for _ in range(120))
     done = run("graph", program, "--at", "x=1", "--format", "html", expect=2)
-    assert "(121 nodes and 7140 wire bends" in done.stderr
+    assert "(121 nodes to draw and 7140 wire bends" in done.stderr
 
 
 def test_layout_puts_inputs_left_and_the_output_right() -> None:
