@@ -240,8 +240,8 @@ def render_svg(
                     f'data-on="{bwd[edge.target]}">flat</text>'
                 )
     if layout.output_wire is not None:
-        (ax, y), (bx, _) = layout.output_wire
-        out.append(f'<path class="wire out" d="M{_f(ax)} {_f(y)} L{_f(bx)} {_f(y)}"/>')
+        (ax, y), (bx, _) = layout.output_wire[-2:]
+        out.append(f'<path class="wire out" d="{_path(layout.output_wire)}"/>')
         mid = (ax + bx) / 2
         output = nodes[result.output]
         attrs = f' data-node="{result.output}" data-output="1"'

@@ -76,7 +76,7 @@ class Layout:
 
     boxes: tuple[Box, ...]
     wires: tuple[Wire, ...]
-    output_wire: tuple[tuple[float, float], tuple[float, float]] | None
+    output_wire: tuple[tuple[float, float], ...] | None  # as a Wire's points
     width: float
     height: float
     columns: int
@@ -325,11 +325,15 @@ def lay_out(drawing: Drawing, labels: dict[int, int] | None = None) -> Layout:
     out_box = box_of.get(drawing.output)
     output_wire = None
     right = max((b.x + b.width for b in boxes), default=MARGIN)
-    if out_box is not None:
-        start = (out_box.x + out_box.width, out_box.y + out_box.height / 2)
-        output_wire = (start, (start[0] + OUT_LEAD, start[1]))
-        right = max(right, start[0] + OUT_LEAD)
     bottom = max((centre[item] + height(item) / 2 + shift for item in centre), default=MARGIN)
+    if out_box is not None:
+        x0, y0 = out_box.x + out_box.width, out_box.y + out_box.height / 2
+        # Where a gate reads the output (a statement that does not reach it), the
+        # output's own wire drops below the others instead of running over them.
+        drop = PORT if any(drawing.edges[k].source == drawing.output for k in edges) else 0.0
+        output_wire = ((x0, y0), (x0 + CURVE, y0 + drop), (x0 + CURVE + OUT_LEAD, y0 + drop))
+        right = max(right, x0 + CURVE + OUT_LEAD)
+        bottom = max(bottom, y0 + drop + 2 * LABEL_ROOM)
     return Layout(
         tuple(boxes), tuple(wires), output_wire, right + MARGIN, bottom + MARGIN, count, bends
     )

@@ -259,3 +259,31 @@ def test_eval_imports_nothing_of_the_page() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == "[]"
+
+
+AWKWARD = [
+    ("2*3", ""),  # no inputs: no gradient anywhere
+    ("x", "x=2"),  # the output is the input itself
+    ("y = x*2; x", "x=-1"),  # a statement that does not reach the output reads it
+    ("2*pi*x", "x=1"),  # a constant sub-expression drawn as a gate with no gradient
+    ("sqrt(relu(x))", "x=-1"),  # flat under an infinite gradient
+    ("sqrt(x)*0 + x", "x=0"),  # an infinite local derivative: null in JSON, inf here
+    ("max(x, x, 2) + min(2, 2, x)", "x=2"),  # ties, some between constants
+    ("where(x, x, 2)*sign(x)", "x=0.5"),
+    ("h1 = tanh(w*x + b)\nh2 = h1*h1\nout = h2 - h1", "w=0.5,x=-1,b=0.25"),
+]
+
+
+@pytest.mark.parametrize("program, at", AWKWARD)
+def test_awkward_programs_make_pages(program: str, at: str, tmp_path: Path) -> None:
+    args = ["--at", at] if at else []
+    page = page_of("graph", program, *args, "--format", "html", tmp=tmp_path)
+    data = embedded(page)
+    assert data["eval"] == json.loads(run("eval", program, *args, "--json").stdout)
+    shown = {int(n) for n in re.findall(r'<g id="n(\d+)" class="node', page)}
+    drawn = [d["id"] for d in data["details"] if d["op"] != "const" or d["id"] in shown]
+    assert shown == set(drawn)
+    # Every number on the picture is one of the engine's, or a word for a non-finite one.
+    for full in re.findall(r'data-num="([^"]*)"', page):
+        assert full in ("inf", "-inf", "nan") or float(full) == float(full)
+    assert data["steps"][0]["kind"] == "start" and data["steps"][-1]["kind"] == "end"
