@@ -15,6 +15,7 @@ import click
 from backprop.cli.main import (
     ProgramCommand,
     cli,
+    digits_option,
     handle_errors,
     load,
     plain_output,
@@ -24,6 +25,7 @@ from backprop.cli.main import (
 )
 from backprop.cli.numbers import number
 from backprop.parser import printable
+from click.core import ParameterSource
 
 DEFAULT_PRECISION = 4
 TARGET_WIDTH = 40  # a node's sub-expression, where it names a gradient's destination
@@ -36,6 +38,7 @@ Examples:
   backprop explain "(x+y)*z" --at x=-2,y=5,z=-4
   backprop explain -f samples/perceptron.bp --precision 2     # two digits, as the tutorial has them
   backprop explain -f samples/fanout.bp --json
+  backprop explain "(1-cos(x))/x^2" --at x=1e-5 --digits 30    # in 30 digits (mpmath)
   backprop explain -f samples/perceptron.bp --html -o perceptron.html   # the page
 """
 
@@ -67,12 +70,13 @@ def _shorten(text: str, width: int = TARGET_WIDTH) -> str:
 class Writer:
     """Collects the lines of the walk-through."""
 
-    def __init__(self, precision: int | None) -> None:
+    def __init__(self, precision: int | None, digits: int | None = None) -> None:
         self.lines: list[Line] = []
         self.precision = precision
+        self.digits = digits
 
     def num(self, x: float) -> str:
-        return number(x, self.precision)
+        return number(x, self.precision, self.digits)
 
     def line(self, *segments: Segment | str) -> None:
         self.lines.append([(s, "") if isinstance(s, str) else s for s in segments])
@@ -98,15 +102,18 @@ def _text(step: Any) -> str:
 
 def explain_lines(doc: Any, precision: int | None = DEFAULT_PRECISION) -> list[Line]:
     """The walk-through of an Explanation as styled lines."""
-    w = Writer(precision)
-    num = w.num
-    at = ", ".join(f"{name} = {num(value)}" for name, value in doc.at.items())
+    w = Writer(precision, doc.digits)
+    at = ", ".join(f"{name} = {number(value, precision)}" for name, value in doc.at.items())
     statements = program_lines(doc.source)
     w.line(("Program  ", "bold"), statements[0] if statements else "(empty)")
     for text in statements[1:]:
         w.line("         ", text)
     w.line(("At       ", "bold"), at or "(no inputs)")
-    if precision is not None:
+    if doc.digits is not None:
+        shown = f"shown to {precision}" if precision is not None else "all shown"
+        w.line(("Numbers  ", "bold"), f"worked in {doc.digits} significant digits, {shown}")
+        w.line("         (--digits N: mpmath's arithmetic, not floats; --precision shows fewer)")
+    elif precision is not None:
         w.line(
             ("Numbers  ", "bold"),
             f"rounded to {precision} significant digits; each step is worked on the full numbers",
@@ -312,14 +319,23 @@ def render_rich(lines: list[Line]) -> Any:
 
 
 def explain_document(doc: Any) -> dict[str, Any]:
-    """The steps as data for `--json`; non-finite numbers are null with a note."""
+    """The steps as data for `--json`; non-finite numbers are null with a note.
+
+    Worked in N digits (--digits), each number is the float nearest to it, and
+    KEY_exact beside it holds its N-digit decimal.
+    """
     from backprop.engine.explain import finite, symbolic
 
+    def num(key: str, x: Any) -> dict[str, Any]:
+        if x is None or isinstance(x, float) or doc.digits is None:
+            return {key: finite(x)}
+        return {key: finite(float(x)), f"{key}_exact": number(x, None, doc.digits)}
+
     def operands(ops: Any) -> list[dict[str, Any]]:
-        return [{"name": op.name, "id": op.node, "value": op.value} for op in ops]
+        return [{"name": op.name, "id": op.node, **num("value", op.value)} for op in ops]
 
     def parts(items: Any) -> list[dict[str, Any]]:
-        return [{"from": p.source, "name": p.name, "grad": finite(p.grad)} for p in items]
+        return [{"from": p.source, "name": p.name, **num("grad", p.grad)} for p in items]
 
     forward = []
     for step in doc.forward:
@@ -330,7 +346,7 @@ def explain_document(doc: Any) -> dict[str, Any]:
             item["inputs"] = list(step.inputs)
             item["formula"] = symbolic(step.formula, step.names)
             item["operands"] = operands(step.operands)
-        item["value"] = step.value
+        item.update(num("value", step.value))
         forward.append(item)
     backward = []
     for step in doc.backward:
@@ -340,9 +356,9 @@ def explain_document(doc: Any) -> dict[str, Any]:
                 "to": send.to,
                 "name": send.name,
                 "formula": symbolic(send.formula, step.names),
-                "local": finite(send.local),
-                "upstream": finite(send.upstream),
-                "grad": finite(send.grad),
+                **num("local", send.local),
+                **num("upstream", send.upstream),
+                **num("grad", send.grad),
             }
             if send.flat:
                 entry["flat"] = True  # nothing sent: the gate is flat in this input here
@@ -354,7 +370,7 @@ def explain_document(doc: Any) -> dict[str, Any]:
             "gate": step.gate,
             "text": step.text,
             **({"name": step.name} if step.name else {}),
-            "upstream": finite(step.upstream),
+            **num("upstream", step.upstream),
             "upstream_from": parts(step.parts),
             "cached": operands(step.cached),
             "sends": sends,
@@ -364,7 +380,7 @@ def explain_document(doc: Any) -> dict[str, Any]:
         backward.append(item)
     inputs = []
     for entry in doc.inputs:
-        item = {"name": entry.name, "id": entry.id, "grad": finite(entry.grad)}
+        item = {"name": entry.name, "id": entry.id, **num("grad", entry.grad)}
         item["from"] = parts(entry.parts)
         if entry.notes:
             item["notes"] = list(entry.notes)
@@ -372,11 +388,17 @@ def explain_document(doc: Any) -> dict[str, Any]:
     return {
         "expression": doc.source,
         "at": doc.at,
-        "value": doc.value,
+        **({"digits": doc.digits} if doc.digits is not None else {}),
+        **num("value", doc.value),
         "output": doc.output,
         "forward": forward,
         "backward": backward,
-        "gradients": {entry.name: finite(entry.grad) for entry in doc.inputs},
+        "gradients": {entry.name: num("grad", entry.grad)["grad"] for entry in doc.inputs},
+        **(
+            {"gradients_exact": {e.name: num("g", e.grad).get("g_exact") for e in doc.inputs}}
+            if doc.digits is not None
+            else {}
+        ),
         "inputs": inputs,
         "notes": [{"id": i, "text": text, "note": note} for i, text, note in doc.notes],
     }
@@ -413,8 +435,11 @@ def render_json(doc: Any) -> str:
     "-o", "--output", metavar="FILE", help="With --html: write the page into FILE, not stdout."
 )
 @precision_option(
-    DEFAULT_PRECISION, "Significant digits of the numbers in the text (JSON is always in full)."
+    DEFAULT_PRECISION,
+    "Significant digits of the numbers in the text (JSON is always in full; "
+    "with --digits, every digit unless this is given).",
 )
+@digits_option("The walk-through shows every step's numbers in N digits.")
 @handle_errors
 def explain_command(
     program: str | None,
@@ -423,7 +448,8 @@ def explain_command(
     as_json: bool,
     as_html: bool,
     output: str | None,
-    precision: int,
+    precision: int | None,
+    digits: int | None,
     traceback: bool,
     source_box: list[str | None],
 ) -> int:
@@ -440,12 +466,17 @@ def explain_command(
         raise click.UsageError("--html and --json cannot go together")
     if output is not None and not as_html:
         raise click.UsageError("-o writes the page: it goes with --html")
+    if as_html and digits is not None:
+        raise click.UsageError("the page shows float arithmetic: --digits cannot go with --html")
     source, point = load(program, path, at, source_box)
     if as_html:
         from backprop.cli.page import write_page
 
         return write_page(source, point, output, precision)
-    doc = explain(evaluate(source, point, check=False, trace=True))
+    doc = explain(evaluate(source, point, check=False, trace=True, digits=digits))
+    ctx = click.get_current_context()
+    if digits is not None and ctx.get_parameter_source("precision") is ParameterSource.DEFAULT:
+        precision = None  # the N digits asked for, all of them
     if as_json:
         write_whole(render_json(doc))
         return 0

@@ -186,6 +186,16 @@ def _no_color(ctx: click.Context, param: click.Parameter, value: bool) -> None:
         ctx.meta["backprop.no_color"] = True
 
 
+def digits_option(more: str) -> Callable[[Any], Any]:
+    """--digits N: N-digit arithmetic (mpmath), for eval, explain and grad."""
+    return click.option(
+        "--digits",
+        type=click.IntRange(16, 1000),
+        metavar="N",
+        help=f"Run the passes in N significant digits (16 to 1000; mpmath). {more}",
+    )
+
+
 def precision_option(default: int | None, help: str) -> Callable[[Any], Any]:
     """--precision DIGITS, 1 to 17 significant digits (17 round-trip a float)."""
     return click.option(
@@ -301,6 +311,7 @@ class _Commands(click.Group):
         "explain": "backprop.cli.explain",
         "graph": "backprop.cli.graph",
         "grad": "backprop.cli.grad",
+        "check": "backprop.cli.check",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -369,12 +380,12 @@ def cli() -> None:
     help="Exit 1 unless every gradient is checked and ok (n/a, partial and not checked "
     "count as failures too); for CI jobs that want everything proven.",
 )
+@digits_option("JSON adds value_exact and grad_exact as decimal strings.")
 @click.option(
-    "--digits",
-    type=click.IntRange(16, 1000),
-    metavar="N",
-    help="Run the forward and backward passes in N significant digits (16 to 1000; "
-    "mpmath). JSON adds value_exact and grad_exact as decimal strings.",
+    "--fd",
+    is_flag=True,
+    help="Add a finite difference for every input, a third opinion beside SymPy's "
+    "(fourth-order central; no SymPy needed).",
 )
 @precision_option(
     None, "Significant digits in the table (default: every digit). JSON is always in full."
@@ -389,6 +400,7 @@ def eval_command(
     check_seconds: float,
     strict: bool,
     digits: int | None,
+    fd: bool,
     precision: int | None,
     traceback: bool,
     source_box: list[str | None],
@@ -406,7 +418,9 @@ def eval_command(
             "--strict asks for every gradient proven; it cannot go with --no-check"
         )
     source, point = load(program, path, at, source_box)
-    result = evaluate(source, point, check=not no_check, check_seconds=check_seconds, digits=digits)
+    result = evaluate(
+        source, point, check=not no_check, check_seconds=check_seconds, digits=digits, fd=fd
+    )
     from backprop.cli import render
 
     if as_json:
@@ -418,7 +432,10 @@ def eval_command(
 
         console = Console(highlight=False, emoji=False, markup=False)
         console.print(render.render_rich(result, precision, console.width))
-    return check_exit_code(result.check.status, strict)
+    code = check_exit_code(result.check.status, strict)
+    if result.fd is not None and any(d.verdict == "wrong" for d in result.fd.values()):
+        code = EXIT_MISMATCH  # the finite difference disagrees with the engine
+    return code
 
 
 def main() -> None:

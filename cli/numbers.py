@@ -13,6 +13,8 @@ everywhere:
 - `nan`, `inf` and `-inf` as words.
 
 The rounding is Python's correctly rounded `format` of the float itself.
+A number worked in N digits (`--digits`, an mpmath number) is written the same
+way, from its own digits: in full, N significant digits; else rounded.
 """
 
 from __future__ import annotations
@@ -20,8 +22,13 @@ from __future__ import annotations
 INF = float("inf")
 
 
-def number(x: float, precision: int | None = None) -> str:
-    """`x` in full (repr), or to `precision` significant digits by the rule above."""
+def number(x: float, precision: int | None = None, digits: int | None = None) -> str:
+    """`x` in full (repr), or to `precision` significant digits by the rule above.
+
+    `digits`: the numbers were worked in that many digits; "in full" is that many.
+    """
+    if digits is not None and not isinstance(x, (float, int)):
+        return _decimal(x, precision or digits)
     if x != x:
         return "nan"
     if x in (INF, -INF):
@@ -39,3 +46,14 @@ def number(x: float, precision: int | None = None) -> str:
     # The '#' flag keeps trailing zeros but also a bare point at 1 digit: `2.` → `2`.
     mantissa, e, exponent = rounded.partition("e")
     return mantissa.removesuffix(".") + e + exponent
+
+
+def _decimal(x: object, digits: int) -> str:
+    """An mpmath number in `digits` significant digits, trailing zeros dropped."""
+    import mpmath
+
+    if mpmath.isnan(x):
+        return "nan"
+    if mpmath.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return str(mpmath.nstr(x, digits, min_fixed=-4, max_fixed=16))

@@ -17,7 +17,8 @@ from backprop.engine import NodeResult, Result
 from backprop.parser import BackpropError, Span, printable
 
 HEADERS = ("id", "gate", "expression", "inputs", "value", "grad", "sympy", "check")
-NUMERIC = {"id", "value", "grad", "sympy"}
+FD_HEADERS = ("fd", "fd check")  # with --fd: each input's finite difference and its verdict
+NUMERIC = {"id", "value", "grad", "sympy", "fd"}
 RICH_ROW_LIMIT = 2_000  # past this, even a terminal gets the plain table
 VERDICT_STYLE = {
     "ok": "green",
@@ -38,7 +39,8 @@ def _exact_or(x: float | None, exact: str | None, precision: int | None) -> str:
     return exact if exact is not None and precision is None else fmt(x, precision)
 
 
-def _cells(node: NodeResult, precision: int | None) -> tuple[str, ...]:
+def _cells(node: NodeResult, precision: int | None, result: Result) -> tuple[str, ...]:
+    fd = result.fd.get(node.text) if result.fd is not None and node.op == "var" else None
     return (
         str(node.id),
         node.op,
@@ -48,12 +50,41 @@ def _cells(node: NodeResult, precision: int | None) -> tuple[str, ...]:
         _exact_or(node.grad, node.grad_exact, precision),
         fmt(node.sympy_grad, precision),
         (node.verdict or "") + (" (local)" if node.check == "local" else ""),
+        fmt(fd.value, precision) if fd is not None else "",
+        (fd.verdict or "") if fd is not None else "",
     )
 
 
-def _shown_columns(result: Result) -> int:
+def _shown_columns(result: Result) -> list[int]:
+    """The columns shown, as positions in HEADERS + FD_HEADERS."""
     # Without the cross-check (--no-check) the sympy and check columns would be empty.
-    return len(HEADERS) - 2 if result.check.method == "none" else len(HEADERS)
+    shown = list(range(len(HEADERS) - 2 if result.check.method == "none" else len(HEADERS)))
+    if result.fd is not None:
+        shown += [len(HEADERS), len(HEADERS) + 1]
+    return shown
+
+
+def _pick(row: tuple[str, ...], shown: list[int]) -> tuple[str, ...]:
+    return tuple(row[k] for k in shown)
+
+
+def _fd_footer(result: Result, precision: int | None) -> list[str]:
+    """With --fd: each input's finite difference, its relative error and verdict."""
+    if result.fd is None:
+        return []
+    lines = ["fd      fourth-order central difference, step near cbrt(eps)*max(1,|x|)"]
+    width = max((len(name) for name in result.fd), default=0)
+    for name, fd in result.fd.items():
+        if fd.verdict == "kink":
+            what = f"kink: left {fmt(fd.left, precision)}, right {fmt(fd.right, precision)}"
+        elif fd.value is None:
+            what = "none"
+        else:
+            error = "" if fd.relative_error is None else f", relative error {fd.relative_error:.2g}"
+            what = f"{fmt(fd.value, precision)} ({fd.verdict or 'not compared'}{error})"
+        note = f"; {fd.note}" if fd.note else ""
+        lines.append(f"  {name.ljust(width)}  {what}{note}")
+    return lines
 
 
 def _footer(result: Result, precision: int | None) -> list[str]:
@@ -72,6 +103,7 @@ def _footer(result: Result, precision: int | None) -> list[str]:
         lines.append("  (no inputs)")
     check = result.check
     lines.append(f"check   {check.method}: {check.status}; {check.message}")
+    lines.extend(_fd_footer(result, precision))
     notes = [(n, note) for n in result.nodes for note in n.notes]
     notes += [(n, n.reason) for n in result.nodes if n.reason and n.verdict == "mismatch"]
     notes += [(n, n.reason) for n in result.nodes if n.reason and n.verdict == "inaccurate"]
@@ -97,12 +129,13 @@ def _footer(result: Result, precision: int | None) -> list[str]:
 def render_plain(result: Result, precision: int | None = None) -> str:
     """The table as plain, aligned text: the same bytes whatever the terminal."""
     shown = _shown_columns(result)
-    rows = [HEADERS[:shown]] + [_cells(node, precision)[:shown] for node in result.nodes]
-    widths = [max(len(row[c]) for row in rows) for c in range(shown)]
+    headers = _pick(HEADERS + FD_HEADERS, shown)
+    rows = [headers] + [_pick(_cells(node, precision, result), shown) for node in result.nodes]
+    widths = [max(len(row[c]) for row in rows) for c in range(len(shown))]
     lines = []
     for row in rows:
         cells = [
-            cell.rjust(w) if HEADERS[c] in NUMERIC else cell.ljust(w)
+            cell.rjust(w) if headers[c] in NUMERIC else cell.ljust(w)
             for c, (cell, w) in enumerate(zip(row, widths))
         ]
         lines.append("  ".join(cells).rstrip())
@@ -140,14 +173,17 @@ class _Measure:
 
     def __init__(self, result: Result) -> None:
         self.result = result
-        self.headers = HEADERS[: _shown_columns(result)]
+        self.shown = _shown_columns(result)
+        self.headers = _pick(HEADERS + FD_HEADERS, self.shown)
         self._rows: dict[int | None, list[tuple[str, ...]]] = {}
         self._widths: dict[int | None, dict[str, int]] = {}
 
     def rows(self, digits: int | None) -> list[tuple[str, ...]]:
         if digits not in self._rows:
-            shown = len(self.headers)
-            self._rows[digits] = [_cells(node, digits)[:shown] for node in self.result.nodes]
+            result = self.result
+            self._rows[digits] = [
+                _pick(_cells(node, digits, result), self.shown) for node in result.nodes
+            ]
         return self._rows[digits]
 
     def widths(self, digits: int | None, hidden: Sequence[str] = ()) -> tuple[list[str], list[int]]:
@@ -314,6 +350,8 @@ def result_document(result: Result) -> dict[str, Any]:
                 item["reason"] = node.reason
         if node.notes:
             item["notes"] = list(node.notes)
+        if result.fd is not None and node.op == "var":
+            item.update(fd_fields(result.fd[node.text]))
         if result.digits is not None:
             item["value_exact"] = node.value_exact
             item["grad_exact"] = node.grad_exact
@@ -343,6 +381,27 @@ def result_document(result: Result) -> dict[str, Any]:
             "message": check.message,
         },
     }
+
+
+def fd_fields(fd: Any) -> dict[str, Any]:
+    """A finite difference as JSON fields: fd, fd_step, fd_relative_error, fd_verdict
+    (with fd_left and fd_right at a kink, fd_note where there is something to say)."""
+
+    def number(x: float | None) -> float | None:
+        return x if x is not None and x - x == 0 else None  # finite only
+
+    item: dict[str, Any] = {
+        "fd": number(fd.value),
+        "fd_step": fd.step,
+        "fd_relative_error": number(fd.relative_error),
+        "fd_verdict": fd.verdict,
+    }
+    if fd.verdict == "kink":
+        item["fd_left"] = number(fd.left)
+        item["fd_right"] = number(fd.right)
+    if fd.note:
+        item["fd_note"] = fd.note
+    return item
 
 
 def render_json(result: Result) -> str:

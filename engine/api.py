@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from backprop.engine.build import CONSTANT_VALUES, build_graph
 from backprop.engine.errors import InputError
@@ -13,6 +14,9 @@ from backprop.engine.graph import Graph
 from backprop.engine.passes import Visit, backward, depends_on_inputs, forward, live_nodes
 from backprop.parser import Span, name_list, parse, shorten
 from backprop.parser.parse import cycle_collector_paused
+
+if TYPE_CHECKING:
+    from backprop.engine.fd import FiniteDifference
 
 # The check's words, here so that a run without the check needs not import it.
 VERDICTS = ("ok", "mismatch", "inaccurate", "n/a", "not checked")
@@ -71,6 +75,10 @@ class Result:
     digits: int | None = None  # evaluate(digits=N): N-digit arithmetic (nodes carry *_exact)
     value_exact: str | None = None
     gradients_exact: dict[str, str | None] | None = None
+    # With digits: every value and gradient as mpmath numbers (engine.exact.Exact).
+    exact: Any = field(default=None, repr=False, compare=False)
+    # evaluate(fd=True): each input's finite difference (engine/fd.py), by name.
+    fd: dict[str, FiniteDifference] | None = None
 
 
 def list_inputs(names: list[str]) -> str:
@@ -157,6 +165,7 @@ def evaluate(
     gates: Mapping[str, Gate] = GATES,
     trace: bool = False,
     digits: int | None = None,
+    fd: bool = False,
 ) -> Result:
     """Parse, build, run forward and backward, cross-check with SymPy, and report.
 
@@ -164,6 +173,7 @@ def evaluate(
     gate (for `explain` and `graph`). With `digits`, the passes run again in
     that many significant digits (mpmath): values and gradients are those,
     rounded to floats, and each node carries them as decimal strings too.
+    With `fd`, `result.fd` holds each input's finite difference (engine/fd.py).
     Raises a BackpropError (ParseError, InputError, DomainError,
     NumericError) for bad input; a check disagreement is `result.check`.
     """
@@ -179,8 +189,11 @@ def evaluate(
         from backprop.engine.exact import exact_passes
 
         depends = depends_on_inputs(graph)
-        exact = exact_passes(graph, point, digits, depends, live_nodes(graph, depends), gates)
+        live = live_nodes(graph, depends)
+        exact = exact_passes(graph, point, digits, depends, live, gates, trace)
         values, grads = exact.floats()
+        if trace:
+            visits = list(exact.trace or ())
 
     checks: list = [None] * len(graph.nodes)
     if check:
@@ -210,6 +223,11 @@ def evaluate(
     with cycle_collector_paused():
         nodes = _node_results(graph, values, grads, notes, checks)
     gradients = {name: grads[i] for name, i in graph.inputs.items()}
+    differences = None
+    if fd:
+        from backprop.engine.fd import finite_differences
+
+        differences = finite_differences(graph, point, grads, kinked, gates)
     result = Result(
         source,
         point,
@@ -219,6 +237,7 @@ def evaluate(
         nodes,
         summary,
         None if visits is None else tuple(visits),
+        fd=differences,
     )
     if exact is None:
         return result
@@ -231,6 +250,7 @@ def evaluate(
         digits=digits,
         value_exact=texts[graph.output][0],
         gradients_exact={name: texts[i][1] for name, i in graph.inputs.items()},
+        exact=exact,
     )
 
 

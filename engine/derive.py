@@ -110,14 +110,16 @@ def floats(gates: Mapping[str, Gate] | None = None, safe: bool = True) -> Any:
     from backprop.engine.gates import GATES
 
     if gates is None or gates is GATES:
-        key = safe
-        if key not in _DEFAULT:
-            _DEFAULT[key] = Arithmetic(GATES, safe)
-        return _DEFAULT[key]
+        # Made again if a row of the table was replaced in place since.
+        rows = tuple(GATES.values())
+        made = _DEFAULT.get(safe)
+        if made is None or made[0] != rows:
+            made = _DEFAULT[safe] = (rows, Arithmetic(GATES, safe))
+        return made[1]
     return Arithmetic(gates, safe)
 
 
-_DEFAULT: dict[bool, Arithmetic] = {}
+_DEFAULT: dict[bool, tuple[tuple[Gate, ...], Arithmetic]] = {}
 
 
 # --- the graph builder --------------------------------------------------------------

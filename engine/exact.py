@@ -53,6 +53,7 @@ class Exact:
     values: tuple[Any, ...]
     grads: tuple[Any, ...]
     ctx: Any
+    trace: tuple[Any, ...] | None = None  # the backward pass's Visits, in N digits
 
     def text(self, x: Any) -> str | None:
         """`x` as a decimal string of `digits` significant digits."""
@@ -86,6 +87,7 @@ def exact_passes(
     depends: Sequence[bool],
     live: Sequence[bool],
     gates: Mapping[str, Gate] = GATES,
+    trace: bool = False,
 ) -> Exact:
     """Forward and backward with `digits` correct significant digits (the float passes
     ran first, so the program is inside every gate's domain at the point).
@@ -93,12 +95,14 @@ def exact_passes(
     Cancellation eats digits ((1 - cos(x))/x^2 at x = 1e-5 loses about 20), so
     the passes run at N + 10 digits and again at twice that, doubling until two
     runs agree on every value and gradient to N digits (at most ROUNDS runs).
+    With `trace`, the result records what the backward pass did at each gate
+    (as the float pass's trace does, for `explain`).
     """
     working = digits + GUARD_DIGITS
-    last = _passes(graph, point, digits, working, depends, live, gates)
+    last = _passes(graph, point, digits, working, depends, live, gates, trace)
     for _ in range(ROUNDS - 1):
         working *= 2
-        again = _passes(graph, point, digits, working, depends, live, gates)
+        again = _passes(graph, point, digits, working, depends, live, gates, trace)
         if again.texts() == last.texts():
             return again
         last = again
@@ -113,6 +117,7 @@ def _passes(
     depends: Sequence[bool],
     live: Sequence[bool],
     gates: Mapping[str, Gate],
+    trace: bool = False,
 ) -> Exact:
     import mpmath
     import sympy
@@ -139,6 +144,7 @@ def _passes(
             values.append(getattr(L, node.op)(*[values[j] for j in node.inputs]))
     grads: list[Any] = [None] * len(nodes)
     grads[graph.output] = ctx.one
+    visits: list[Any] | None = [] if trace else None
     for i in range(graph.output, -1, -1):
         ins = nodes[i].inputs
         if not ins or not live[i]:
@@ -146,9 +152,30 @@ def _passes(
         upstream = grads[i]
         if upstream is None:
             continue  # nothing flowed here: nothing flows on
-        sent = gates[nodes[i].op].vjp(L, upstream, *[values[j] for j in ins], values[i])
+        gate = gates[nodes[i].op]
+        args = [values[j] for j in ins]
+        sent = gate.vjp(L, upstream, *args, values[i])
+        if visits is not None:
+            visits.append(_visit(L, ctx, gate, i, upstream, args, values[i], sent))
         for j, c in zip(ins, sent):
             if c is not None:
                 grads[j] = c if grads[j] is None else grads[j] + c
     final = [(ctx.zero if g is None else g) if d else None for g, d in zip(grads, depends)]
-    return Exact(digits, tuple(values), tuple(final), ctx)
+    return Exact(
+        digits, tuple(values), tuple(final), ctx, None if visits is None else tuple(visits)
+    )
+
+
+def _visit(
+    L: Any, ctx: Any, gate: Gate, i: int, upstream: Any, args: list[Any], out: Any, sent: tuple
+) -> Any:
+    """The Visit the float pass would record (passes.Visit), in N digits: the local
+    derivatives are the same vjp rule with a gradient of 1."""
+    from backprop.engine.passes import Visit
+
+    local = tuple(ctx.zero if d is None else d for d in gate.vjp(L, ctx.one, *args, out))
+    shown = tuple(sent)
+    if gate.flat is not None and not ctx.isfinite(upstream):
+        still = gate.flat(*args, out)
+        shown = tuple(None if s else c for c, s in zip(shown, still))
+    return Visit(i, upstream, local, shown)

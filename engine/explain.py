@@ -28,6 +28,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from backprop.engine.api import NodeResult, Result, evaluate
 from backprop.engine.gates import GATES, Gate
@@ -390,6 +391,7 @@ class Explanation:
     backward: tuple[BackwardStep, ...]
     inputs: tuple[InputGradient, ...]
     notes: tuple[tuple[int, str, str], ...]  # (node id, text, note) in node order
+    digits: int | None = None  # worked in N digits: the numbers are mpmath's
 
 
 def symbolic(template: str, symbols: Mapping[str, str]) -> str:
@@ -414,9 +416,11 @@ def worked(
     return fill(template, words)
 
 
-def _view(nodes: Sequence[NodeResult], node: NodeResult, constant: Sequence[bool]) -> GateView:
+def _view(
+    nodes: Sequence[NodeResult], node: NodeResult, constant: Sequence[bool], values: Sequence[Any]
+) -> GateView:
     operands = [(nodes[j].op, nodes[j].text, constant[j]) for j in node.inputs]
-    return gate_view(node.op, operands, [nodes[j].value for j in node.inputs])
+    return gate_view(node.op, operands, [values[j] for j in node.inputs])
 
 
 def operand_name(node: int, text: str, name: str = "", leaf: bool = False) -> str:
@@ -440,15 +444,22 @@ def explain(result: Result, gates: Mapping[str, Gate] = GATES) -> Explanation:
     """The forward and backward steps of an evaluated program (no recursion, linear).
 
     The backward steps are the backward pass's trace; a result evaluated
-    without one is evaluated again with it.
+    without one is evaluated again with it. A result evaluated in N digits
+    (`digits`) is explained in N digits: its numbers are mpmath's.
     """
     if result.trace is None:
-        result = evaluate(result.source, result.at, check=False, gates=gates, trace=True)
+        result = evaluate(
+            result.source, result.at, check=False, gates=gates, trace=True, digits=result.digits
+        )
     assert result.trace is not None
     nodes = result.nodes
+    if result.exact is not None:
+        value_of, grad_of = list(result.exact.values), list(result.exact.grads)
+    else:
+        value_of, grad_of = [n.value for n in nodes], [n.grad for n in nodes]
     constant = [node.grad is None for node in nodes]
     views: list[GateView | None] = [
-        _view(nodes, node, constant) if node.inputs else None for node in nodes
+        _view(nodes, node, constant, value_of) if node.inputs else None for node in nodes
     ]
     names = [_names(nodes, node, view) if view else {} for node, view in zip(nodes, views)]
 
@@ -459,13 +470,23 @@ def explain(result: Result, gates: Mapping[str, Gate] = GATES) -> Explanation:
             gate = "input" if node.op == "var" else "constant"
             forward.append(
                 ForwardStep(
-                    node.id, node.op, gate, node.text, (), "", (), {}, node.value, {}, node.name
+                    node.id,
+                    node.op,
+                    gate,
+                    node.text,
+                    (),
+                    "",
+                    (),
+                    {},
+                    value_of[node.id],
+                    {},
+                    node.name,
                 )
             )
             continue
         words = names[node.id]
         operands = tuple(
-            Operand(var, j, nodes[j].value, words[var])
+            Operand(var, j, value_of[j], words[var])
             for var, j in zip(view.vars, node.inputs)
             if var not in view.symbols
         )
@@ -479,7 +500,7 @@ def explain(result: Result, gates: Mapping[str, Gate] = GATES) -> Explanation:
                 view.forward,
                 operands,
                 view.symbols,
-                node.value,
+                value_of[node.id],
                 words,
                 node.name,
             )
@@ -521,7 +542,7 @@ def explain(result: Result, gates: Mapping[str, Gate] = GATES) -> Explanation:
         if node.op in ("max", "min"):
             read = set(view.vars)  # the values decide which input is the winner
         cached = tuple(
-            Operand(var, j, nodes[j].value, words[var])
+            Operand(var, j, value_of[j], words[var])
             for var, j in zip(view.vars, node.inputs)
             if var in read and var not in view.symbols
         )
@@ -545,19 +566,20 @@ def explain(result: Result, gates: Mapping[str, Gate] = GATES) -> Explanation:
         )
 
     inputs = tuple(
-        InputGradient(nodes[j].text, j, nodes[j].grad, tuple(parts[j]), nodes[j].notes)
+        InputGradient(nodes[j].text, j, grad_of[j], tuple(parts[j]), nodes[j].notes)
         for j in (node.id for node in nodes if node.op == "var")
     )
     every_note = tuple((node.id, node.text, note) for node in nodes for note in node.notes)
     return Explanation(
         result.source,
         dict(result.at),
-        result.value,
+        value_of[result.output],
         result.output,
         tuple(forward),
         tuple(backward),
         inputs,
         every_note,
+        result.digits,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from backprop.engine.api import list_inputs
@@ -143,3 +143,29 @@ def _symbolic(
     return GradientText(
         tuple(wanted), fmt, block(wanted), {n: block([n]) for n in wanted}, tuple(notes)
     )
+
+
+def exact_values(
+    source: str, wrt: Sequence[str] | None, point: Mapping[str, float], digits: int
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Each derivative's value at `point` in `digits` significant digits: the printed
+    bp program of d out/d NAME, evaluated by eval's N-digit interpreter (mpmath).
+
+    Returns the point as used (the program's inputs) and the values as decimal strings.
+    """
+    from backprop.engine.api import evaluate, resolve_point
+
+    with cycle_collector_paused():
+        graph = build_graph(parse(source))
+        wanted = _wanted(graph, wrt)
+        used = resolve_point(graph, point)
+        derived = reverse(graph)
+        texts = {name: to_bp(derived, [name], dict(graph.names), source) for name in wanted}
+    values: dict[str, str] = {}
+    for name, text in texts.items():
+        inner = build_graph(parse(text))
+        at = {n: v for n, v in used.items() if n in inner.inputs}
+        result = evaluate(text, at, check=False, digits=digits)
+        assert result.value_exact is not None
+        values[name] = result.value_exact
+    return dict(used), values

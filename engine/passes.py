@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from backprop.engine.errors import DomainError, NumericError
 from backprop.engine.gates import GATES, Gate
@@ -20,44 +21,24 @@ def _fmt(x: float) -> str:
     return repr(float(x))
 
 
-# The passes spend most of their time calling the gate table's small
-# functions. With the default table they write the commonest gates' rules
-# inline instead (the same expressions as the table's, so the same floats);
-# a replaced table (a test's deliberately wrong gate) always goes through it.
-
-
 def forward(
     graph: Graph, at: Mapping[str, float], gates: Mapping[str, Gate] = GATES
 ) -> list[float]:
     """Every node's value at the point `at` (which must name every input)."""
+    from backprop.engine.compiled import loop
+
     nodes = graph.nodes
     values = [0.0] * len(nodes)
-    rule = {name: gate.forward for name, gate in gates.items()}
-    inline = gates is GATES
-    i = 0
-    try:
-        for i, node in enumerate(nodes):
-            ins = node.inputs
-            op = node.op
-            if len(ins) == 2:
-                a, b = ins
-                if inline and op == "mul":
-                    values[i] = values[a] * values[b]
-                elif inline and op == "add":
-                    values[i] = values[a] + values[b]
-                else:
-                    values[i] = rule[op](values[a], values[b])
-            elif len(ins) == 1:
-                values[i] = rule[op](values[ins[0]])
-            elif not ins:
-                values[i] = at[node.label] if op == "var" else node.value
-            else:
-                values[i] = rule[op](*[values[j] for j in ins])
-    except (ValueError, ZeroDivisionError, OverflowError) as err:
-        if all(map(math.isfinite, values[:i])):
-            raise _domain_error(graph, i, values, gates, err) from None
-        # An earlier value overflowed silently to inf and this gate choked on
-        # it (sin(inf)): that overflow, found below, is the error to report.
+
+    def generic(i: int) -> float:  # a gate without a branch of its own: through the table
+        node = nodes[i]
+        return gates[node.op].forward(*[values[j] for j in node.inputs])
+
+    i, err = loop(nodes, gates, "forward")(nodes, values, at, generic)
+    # Unless an earlier value overflowed silently to inf and this gate choked
+    # on it (sin(inf)): that overflow, found below, is the error to report.
+    if err is not None and all(map(math.isfinite, values[:i])):
+        raise _domain_error(graph, i, values, gates, err) from None
     # A float operation overflows silently to inf; the sum of all values is
     # finite exactly when every value is (or it overflowed itself: then scan).
     if not math.isfinite(sum(values)):
@@ -162,43 +143,17 @@ def backward(
     live = graph.live or live_nodes(graph, depends)
     grads: list[float | None] = [None] * len(nodes)
     grads[graph.output] = 1.0
-    rules = {name: gate.vjp for name, gate in gates.items()}
     # The rules run on Python's float operations; a rule that raises (1/0 in a
     # derivative that is infinite) runs again in IEEE arithmetic (inf, nan).
     fast, safe = floats(gates, safe=False), floats(gates, safe=True)
-    for i in range(graph.output, -1, -1):
+
+    def visit(i: int, upstream: float, lib: Any) -> None:
+        """One gate through the table: its rule, what it sends added into its inputs."""
         node = nodes[i]
         ins = node.inputs
-        if not ins or not live[i]:
-            continue
-        upstream = grads[i]
-        if upstream is None:
-            continue  # nothing flowed here (sign, a where's condition): nothing flows on
-        rule = rules[node.op]
+        rule = gates[node.op].vjp
         try:
-            if len(ins) == 2:
-                a, b = ins
-                ca, cb = rule(fast, upstream, values[a], values[b], values[i])
-                if trace is None:  # the common case, written out: no loop
-                    if ca is not None:
-                        before = grads[a]
-                        grads[a] = ca if before is None else before + ca
-                    if cb is not None:
-                        before = grads[b]
-                        grads[b] = cb if before is None else before + cb
-                    continue
-                sent: tuple = (ca, cb)
-            elif len(ins) == 1:
-                a = ins[0]
-                (ca,) = rule(fast, upstream, values[a], values[i])
-                if trace is None:
-                    if ca is not None:
-                        before = grads[a]
-                        grads[a] = ca if before is None else before + ca
-                    continue
-                sent = (ca,)
-            else:
-                sent = rule(fast, upstream, *[values[j] for j in ins], values[i])
+            sent = rule(lib, upstream, *[values[j] for j in ins], values[i])
         except (ArithmeticError, ValueError):
             sent = rule(safe, upstream, *[values[j] for j in ins], values[i])
         if trace is not None:
@@ -208,6 +163,25 @@ def backward(
             if c is not None:
                 before = grads[j]
                 grads[j] = c if before is None else before + c
+
+    if trace is None:  # the loop generated from the rules (engine/compiled.py)
+        from backprop.engine.compiled import loop
+
+        run = loop(nodes, gates, "backward", graph.output)
+        run(
+            nodes,
+            values,
+            grads,
+            live,
+            graph.output,
+            lambda i, g: visit(i, g, fast),
+            lambda i, g: visit(i, g, safe),
+        )
+    else:
+        for i in range(graph.output, -1, -1):
+            upstream = grads[i]
+            if nodes[i].inputs and live[i] and upstream is not None:
+                visit(i, upstream, fast)
     return [(0.0 if g is None else g) if d else None for g, d in zip(grads, depends)]
 
 

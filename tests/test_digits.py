@@ -99,3 +99,70 @@ def test_logarithms_to_a_base_in_many_digits(op: str, base: int) -> None:
     with mpmath.workdps(60):
         expected = 1 / (3 * mpmath.log(base))
     assert agree(result.gradients_exact["x"], expected, 30)
+
+
+# --- explain and grad in N digits ---------------------------------------------------------------
+
+
+def _cancellation() -> tuple[mpmath.mpf, mpmath.mpf]:
+    def f(x):  # type: ignore[no-untyped-def]
+        return (1 - mpmath.cos(x)) / x**2
+
+    return reference(f, 1e-5)
+
+
+def test_explain_walks_through_in_n_digits() -> None:
+    value, slope = _cancellation()
+    out = run("explain", "(1-cos(x))/x^2", "--at", "x=1e-5", "--digits", "30").stdout
+    assert "worked in 30 significant digits" in out
+    # The last line adds the two paths into x: their sum is the true slope in 30 digits.
+    total = out.rstrip().splitlines()[-1].split(" = ")[-1].split()[0]
+    assert agree(total, slope, 30)
+    # Float64 loses every digit here: the float walk-through says -0.00828...
+    plain = run("explain", "(1-cos(x))/x^2", "--at", "x=1e-5", "--precision", "3").stdout
+    assert plain.rstrip().splitlines()[-1].split(" = ")[-1].split()[0] == "-0.00828"
+
+
+def test_explain_json_in_n_digits_keeps_floats_and_adds_decimals() -> None:
+    value, slope = _cancellation()
+    doc = json.loads(
+        run("explain", "(1-cos(x))/x^2", "--at", "x=1e-5", "--digits", "25", "--json").stdout
+    )
+    assert doc["digits"] == 25
+    assert agree(doc["value_exact"], value, 25) and agree(doc["gradients_exact"]["x"], slope, 25)
+    assert doc["gradients"]["x"] == float(doc["gradients_exact"]["x"])
+    step = doc["backward"][0]
+    assert isinstance(step["sends"][0]["local"], float)
+    assert isinstance(step["sends"][0]["local_exact"], str)
+    # The steps read the same N-digit passes as eval --digits.
+    evaluated = evaluate("(1-cos(x))/x^2", {"x": 1e-5}, digits=25, check=False)
+    assert doc["gradients_exact"]["x"] == evaluated.gradients_exact["x"]
+
+
+def test_explain_in_n_digits_at_a_flat_gate_sends_nothing() -> None:
+    doc = json.loads(
+        run("explain", "sqrt(relu(x))", "--at", "x=-1", "--digits", "20", "--json").stdout
+    )
+    (send,) = doc["backward"][1]["sends"]
+    assert send["flat"] is True and send["grad"] == 0.0
+    assert doc["gradients"] == {"x": 0.0}
+
+
+def test_grad_evaluates_its_printed_program_in_n_digits() -> None:
+    value, slope = _cancellation()
+    out = run("grad", "(1-cos(x))/x^2", "--at", "x=1e-5", "--digits", "30").stdout
+    assert "# At x = 1e-05, in 30 significant digits:" in out
+    shown = out.rstrip().splitlines()[-1].split("= ")[-1]
+    assert agree(shown, slope, 30)
+    doc = json.loads(run("grad", "-f", "samples/perceptron.bp", "--digits", "40", "--json").stdout)
+    assert doc["digits"] == 40 and doc["at"]["w0"] == 2.0
+
+    def f(w0):  # type: ignore[no-untyped-def]
+        return 1 / (1 + mpmath.exp(-(w0 * -1 + -3 * -2 + -3)))
+
+    assert agree(doc["values"]["w0"], reference(f, 2.0, 80)[1], 40)
+
+
+def test_grad_at_needs_digits() -> None:
+    out = run("grad", "x*x", "--at", "x=1", expect=2)
+    assert "--digits" in out.stderr

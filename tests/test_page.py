@@ -134,6 +134,7 @@ def test_a_program_with_no_point_needs_one_for_the_page() -> None:
     [
         (["explain", "x", "--at", "x=1", "--html", "--json"], "--html and --json"),
         (["explain", "x", "--at", "x=1", "-o", "p.html"], "-o writes the page"),
+        (["explain", "x", "--at", "x=1", "--html", "--digits", "30"], "cannot go with --html"),
     ],
 )
 def test_explain_html_usage_errors(args: list[str], message: str) -> None:

@@ -1,0 +1,236 @@
+"""`backprop check`: a verdict on a hand-derived derivative (engine/claims.py does the work)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from backprop.cli.main import (
+    EXIT_MISMATCH,
+    EXIT_OK,
+    ProgramCommand,
+    _not_nan,
+    cli,
+    handle_errors,
+    load,
+    program_options,
+    read_program,
+    write_whole,
+)
+from backprop.cli.numbers import number
+from backprop.cli.render import fd_fields
+from backprop.parser import printable
+
+CHECK_EXAMPLES = """
+Examples:
+
+\b
+  backprop check "x*sin(x)/(1+x^2)" --claim "x=(sin(x) + x*cos(x))/(1+x^2) - 2*x^2*sin(x)/(1+x^2)^2"
+  backprop check "sin(x^2)" --claim x=cos(x^2)              # wrong: a missing factor 2*x
+  backprop check -f samples/tanh_neuron.bp --claim "w1=x1*(1 - tanh(n)^2)"   # names it assigns
+  backprop check "x*y" --claims answers.bp --json          # a file of d_NAME = FORMULA lines
+  backprop grad "x*sin(x)" | backprop check "x*sin(x)" --claims -
+
+\b
+A claim may use the program's inputs, the names it assigns, pi, e and every
+function. Exit status: 0 every claim correct or agrees, 1 a claim is wrong (or
+undecided), 2 bad input (a syntax error in a claim, a claim for a name that is
+not an input), 3 internal error.
+"""
+
+
+@cli.command("check", cls=ProgramCommand, epilog=CHECK_EXAMPLES)
+@program_options
+@click.option(
+    "--claim",
+    "claim_items",
+    multiple=True,
+    metavar="NAME=FORMULA",
+    help="A claimed derivative d out/d NAME, in backprop's language; repeatable.",
+)
+@click.option(
+    "--claims",
+    "claims_path",
+    metavar="FILE",
+    help="A file of claims, one 'd_NAME = FORMULA' statement each ('-' for stdin).",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(0, 10_000),
+    default=20,
+    show_default=True,
+    help="Random points to compare at, besides the --at point.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random points.")
+@click.option(
+    "--check-seconds",
+    type=click.FloatRange(min=0.0, min_open=True, max=86_400.0),
+    callback=_not_nan,
+    metavar="SECONDS",
+    default=5.0,
+    show_default=True,
+    help="SymPy's budget per claim, in seconds of CPU time, for a proof or a relation.",
+)
+@click.option(
+    "--fd", is_flag=True, help="Also compare each claim with a finite difference at a point."
+)
+@click.option("--json", "as_json", is_flag=True, help="Write one strict JSON document to stdout.")
+@handle_errors
+def check_command(
+    program: str | None,
+    path: str | None,
+    at: tuple[str, ...],
+    claim_items: tuple[str, ...],
+    claims_path: str | None,
+    samples: int,
+    seed: int,
+    check_seconds: float,
+    fd: bool,
+    as_json: bool,
+    traceback: bool,
+    source_box: list[str | None],
+) -> int:
+    """Check claimed derivatives of PROGRAM: correct, agrees, wrong or undecided.
+
+    Each claim is compared with the derivative at the --at point (or the
+    program's '# at:' line) and at --samples random points where both are
+    defined, and SymPy tries to prove it equal within its budget. A wrong
+    claim gets the first point where it differs, the true derivative (as
+    'backprop grad --simplify' prints it) and, where SymPy finds it, how it
+    differs: sign, factor, missing factor or term.
+    """
+    from backprop.engine.claims import (
+        ClaimError,
+        check_claims,
+        claims_from_file,
+        claims_from_options,
+    )
+
+    if not claim_items and claims_path is None:
+        raise click.UsageError("give claims with --claim NAME=FORMULA or --claims FILE")
+    if claims_path == "-" and (program == "-" or path == "-"):
+        raise click.UsageError("the program and the claims cannot both come from stdin")
+    source, point = load(program, path, at, source_box)
+    try:
+        claims = claims_from_options(claim_items)
+        if claims_path is not None:
+            claims += claims_from_file(read_program(None, claims_path))
+        report = check_claims(
+            source, claims, point, samples=samples, seed=seed, seconds=check_seconds, fd=fd
+        )
+    except ClaimError as err:
+        source_box[0] = err.text  # the caret points into the claim
+        raise
+    if as_json:
+        write_whole(render_json(report))
+    else:
+        click.echo(render_plain(report), nl=False)
+    if report.status == "wrong" or report.status == "undecided":
+        return EXIT_MISMATCH
+    return EXIT_OK
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and x - x == 0 else None
+
+
+def document(report: Any) -> dict[str, Any]:
+    """The JSON document (schema/check.schema.json)."""
+    claims = []
+    for c in report.claims:
+        item: dict[str, Any] = {
+            "wrt": c.wrt,
+            "claim": printable(c.claim),
+            "verdict": c.verdict,
+            "points": c.points,
+            "replaced": dict(c.replaced),
+            "counterexample": None,
+            "difference": c.difference,
+            "detail": c.detail,
+            "derivative": c.derivative,
+            "proof": c.proof,
+        }
+        if c.counterexample is not None:
+            ce = c.counterexample
+            item["counterexample"] = {
+                "at": ce.at,
+                "claimed": _finite(ce.claimed),
+                "true": _finite(ce.true),
+                "relative_error": _finite(ce.relative_error),
+            }
+        if c.fd is not None:
+            item["fd_at"] = c.fd_at
+            item.update(fd_fields(c.fd))
+        claims.append(item)
+    return {
+        "expression": report.source,
+        "at": report.at,
+        "samples": report.samples,
+        "seed": report.seed,
+        "claims": claims,
+        "status": report.status,
+    }
+
+
+def render_json(report: Any) -> str:
+    """Strict JSON, floats in full."""
+    return json.dumps(document(report), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def _point(at: dict[str, float]) -> str:
+    return ", ".join(f"{name} = {number(value)}" for name, value in at.items())
+
+
+def render_plain(report: Any) -> str:
+    """A row per claim, then what supports each verdict: the same bytes on any terminal."""
+    fd = any(c.fd is not None for c in report.claims)
+    headers = ("#", "wrt", "verdict", "points", "difference", *(("fd",) * fd), "claim")
+    rows = [headers]
+    for k, c in enumerate(report.claims, 1):
+        cells = [str(k), c.wrt, c.verdict, str(c.points), c.difference or ""]
+        if fd:
+            cells.append((c.fd.verdict or "") if c.fd is not None else "")
+        cells.append(printable(" ".join(c.claim.split())))
+        rows.append(tuple(cells))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(headers) - 1)]
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(w) if headers[i] in ("#", "points") else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(row, widths))
+        ]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    lines.append("")
+    for k, c in enumerate(report.claims, 1):
+        lines.append(f"{k}. d_{c.wrt}: {c.verdict}: {c.detail}")
+        if c.counterexample is not None:
+            ce = c.counterexample
+            lines.append(
+                f"   differs at {_point(ce.at)}: claimed {number(ce.claimed)}, true "
+                f"{number(ce.true)}, relative error {ce.relative_error:.3g}"
+            )
+        if c.verdict != "correct" and c.derivative is not None:
+            lines.append(f"   the derivative: d_{c.wrt} = {c.derivative}")
+        if c.replaced:
+            why = ", ".join(f"{n} {reason}" for reason, n in c.replaced.items())
+            lines.append(f"   points replaced: {why}")
+        if c.fd is not None:
+            lines.append(f"   finite difference at {_point(c.fd_at)}: {_fd_text(c.fd)}")
+    counts = {v: sum(c.verdict == v for c in report.claims) for v in _ORDER}
+    summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    lines.append(f"status  {report.status} ({summary})")
+    return "\n".join(lines) + "\n"
+
+
+_ORDER = ("correct", "agrees", "wrong", "undecided")
+
+
+def _fd_text(fd: Any) -> str:
+    if fd.verdict == "kink":
+        return f"kink: left {number(fd.left)}, right {number(fd.right)}"
+    if fd.value is None:
+        return f"none ({fd.note})"
+    error = "" if fd.relative_error is None else f", relative error {fd.relative_error:.2g}"
+    note = f"; {fd.note}" if fd.note else ""
+    return f"{number(fd.value)} ({fd.verdict or 'not compared'}{error}){note}"
