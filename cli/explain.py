@@ -39,6 +39,7 @@ Examples:
   backprop explain -f samples/perceptron.bp --precision 2     # two digits, as the tutorial has them
   backprop explain -f samples/fanout.bp --json
   backprop explain "(1-cos(x))/x^2" --at x=1e-5 --digits 30    # in 30 digits (mpmath)
+  backprop explain -f samples/perceptron.bp --html -o perceptron.html   # the page
 """
 
 WORDED = ("max", "min")  # local derivatives said in words, not worked with numbers
@@ -66,7 +67,7 @@ def _shorten(text: str, width: int = TARGET_WIDTH) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-class _Writer:
+class Writer:
     """Collects the lines of the walk-through."""
 
     def __init__(self, precision: int | None, digits: int | None = None) -> None:
@@ -101,10 +102,7 @@ def _text(step: Any) -> str:
 
 def explain_lines(doc: Any, precision: int | None = DEFAULT_PRECISION) -> list[Line]:
     """The walk-through of an Explanation as styled lines."""
-    from backprop.engine.explain import symbolic, worked
-
-    w = _Writer(precision, doc.digits)
-    num = w.num
+    w = Writer(precision, doc.digits)
     at = ", ".join(f"{name} = {number(value, precision)}" for name, value in doc.at.items())
     statements = program_lines(doc.source)
     w.line(("Program  ", "bold"), statements[0] if statements else "(empty)")
@@ -125,23 +123,9 @@ def explain_lines(doc: Any, precision: int | None = DEFAULT_PRECISION) -> list[L
 
     # 1. Forward pass.
     w.line(("Forward pass", "bold underline"), ": inputs first, then each gate in order")
-    id_width = len(f"[{len(doc.forward) - 1}]")
-    gate_width = max((len(s.gate) for s in doc.forward), default=0)
     for step in doc.forward:
-        head = f"  {f'[{step.id}]'.ljust(id_width)}  "
-        gate = (step.gate.ljust(gate_width), "bold" if step.formula else "dim")
-        if step.gate == "input":
-            w.line(head, gate, "  ", step.text, " = ", (num(step.value), "cyan"))
-            continue
-        if step.gate == "constant":
-            value = num(step.value)
-            w.line(head, gate, "  ", _text(step), "" if value == step.text else f" = {value}")
-            continue
-        value = num(step.value)
-        shown = worked(step.formula, step.operands, step.symbols, num)
-        sums = f" = {shown}" if shown != value else ""
-        w.line(head, gate, "  ", _text(step), sums, " = ", (value, "cyan"))
-    w.line("  output ", (f"[{doc.output}]", ""), " = ", (num(doc.value), "bold cyan"))
+        forward_line(w, doc, step)
+    output_line(w, doc)
     w.blank()
 
     # 2. Backward pass.
@@ -155,89 +139,14 @@ def explain_lines(doc: Any, precision: int | None = DEFAULT_PRECISION) -> list[L
         w.line(f"  The output is the input {out_input} itself: d out/d {out_input} = 1, no gate.")
     elif not doc.backward:
         w.line("  The output depends on no input: no gradient flows back.")
-    label_width = 19
     for step in doc.backward:
         w.blank()
-        w.line(
-            (f"step {step.step}", "bold"),
-            "  ",
-            (f"{step.gate} gate", "bold magenta"),
-            f" [{step.id}]  ",
-            _text(step),
-        )
-        if step.hint:
-            w.line("  ", (step.hint, "dim"))
-        upstream = num(step.upstream)
-        if step.id == doc.output:
-            w.line(_label("upstream gradient", label_width), upstream, " (d out/d out)")
-        elif len(step.parts) > 1:
-            w.line(
-                _label("upstream gradient", label_width),
-                _sum(step.parts, num),
-                " = ",
-                upstream,
-                f"  (used {len(step.parts)} times: the gradients add up)",
-            )
-        else:
-            w.line(_label("upstream gradient", label_width), upstream)
-        if step.cached:
-            label = "cached input" if len(step.cached) == 1 else "cached inputs"
-            cached = ", ".join(_cached(doc, op, num) for op in step.cached)
-            w.line(_label(label, label_width), cached)
-        for send in step.sends:
-            formula = symbolic(send.formula, step.names)
-            # max/min's words ("1 if x is the largest") are not worked with numbers.
-            filled = (
-                formula
-                if step.op in WORDED
-                else worked(send.formula, step.cached, step.symbols, num)
-            )
-            local = num(send.local)
-            chain = [formula] + [t for t in (filled, local) if t != formula]
-            chain = [t for k, t in enumerate(chain) if k == 0 or t != chain[k - 1]]
-            w.line(_label(f"local d/d{_wrap(send.name)}", label_width), " = ".join(chain))
-        for send in step.sends:
-            product = local_times(num(send.local), num(send.upstream))
-            if send.flat:
-                # The backward pass sent nothing (PyTorch masks it the same way).
-                w.line(
-                    _label(f"sends to {send.name}", label_width),
-                    (num(send.grad), "bold green"),
-                    "  -> ",
-                    _ref(doc, send.to),
-                    (f"  (flat in {send.name} here: nothing flows back, not {product})", "dim"),
-                )
-                continue
-            w.line(
-                _label(f"sends to {send.name}", label_width),
-                f"{product} = ",
-                (num(send.grad), "bold green"),
-                "  -> ",
-                _ref(doc, send.to),
-            )
-        for note in step.notes:
-            w.line("  ", ("note: " + note, "yellow"))
+        backward_lines(w, doc, step)
 
     # 3. What each input ends with.
     if doc.inputs:
         w.blank()
-        w.line(("Gradients of the inputs", "bold underline"), " (d out/d input)")
-        name_width = max(len(item.name) for item in doc.inputs) + 1
-        for item in doc.inputs:
-            grad = "none" if item.grad is None else num(item.grad)
-            line: list[Segment | str] = [f"  {('d' + item.name).ljust(name_width)} = "]
-            if len(item.parts) > 1:
-                line += [_sum(item.parts, num), " = "]
-            line.append((grad, "bold green"))
-            if len(item.parts) > 1:
-                line.append(
-                    f"  ({item.name} is used {len(item.parts)} times: the gradients add up)"
-                )
-            elif item.id == doc.output:
-                line.append("  (the output itself)")
-            elif not item.parts:
-                line.append("  (does not affect the output)")
-            w.line(*line)
+        input_lines(w, doc)
     stepped = {step.id for step in doc.backward}
     other = [(i, text, note) for i, text, note in doc.notes if i not in stepped]
     if other:
@@ -246,6 +155,117 @@ def explain_lines(doc: Any, precision: int | None = DEFAULT_PRECISION) -> list[L
         for i, _, note in other:
             w.line(f"  [{i}] {_shorten(_text(doc.forward[i]))}: ", (note, "yellow"))
     return w.lines
+
+
+def forward_line(w: Writer, doc: Any, step: Any) -> None:
+    """One node of the forward pass: `[7]  multiply  w0*x0 = 2 * (-1) = -2`."""
+    from backprop.engine.explain import worked
+
+    num = w.num
+    id_width = len(f"[{len(doc.forward) - 1}]")
+    gate_width = max((len(s.gate) for s in doc.forward), default=0)
+    head = f"  {f'[{step.id}]'.ljust(id_width)}  "
+    gate = (step.gate.ljust(gate_width), "bold" if step.formula else "dim")
+    if step.gate == "input":
+        w.line(head, gate, "  ", step.text, " = ", (num(step.value), "cyan"))
+        return
+    if step.gate == "constant":
+        value = num(step.value)
+        w.line(head, gate, "  ", _text(step), "" if value == step.text else f" = {value}")
+        return
+    value = num(step.value)
+    shown = worked(step.formula, step.operands, step.symbols, num)
+    sums = f" = {shown}" if shown != value else ""
+    w.line(head, gate, "  ", _text(step), sums, " = ", (value, "cyan"))
+
+
+def output_line(w: Writer, doc: Any) -> None:
+    """`output [14] = 0.7311`."""
+    w.line("  output ", (f"[{doc.output}]", ""), " = ", (w.num(doc.value), "bold cyan"))
+
+
+def backward_lines(w: Writer, doc: Any, step: Any, label_width: int = 19) -> None:
+    """One gate of the backward pass: upstream, cached inputs, local derivatives, sends."""
+    from backprop.engine.explain import symbolic, worked
+
+    num = w.num
+    w.line(
+        (f"step {step.step}", "bold"),
+        "  ",
+        (f"{step.gate} gate", "bold magenta"),
+        f" [{step.id}]  ",
+        _text(step),
+    )
+    if step.hint:
+        w.line("  ", (step.hint, "dim"))
+    upstream = num(step.upstream)
+    if step.id == doc.output:
+        w.line(_label("upstream gradient", label_width), upstream, " (d out/d out)")
+    elif len(step.parts) > 1:
+        w.line(
+            _label("upstream gradient", label_width),
+            _sum(step.parts, num),
+            " = ",
+            upstream,
+            f"  (used {len(step.parts)} times: the gradients add up)",
+        )
+    else:
+        w.line(_label("upstream gradient", label_width), upstream)
+    if step.cached:
+        label = "cached input" if len(step.cached) == 1 else "cached inputs"
+        cached = ", ".join(_cached(doc, op, num) for op in step.cached)
+        w.line(_label(label, label_width), cached)
+    for send in step.sends:
+        formula = symbolic(send.formula, step.names)
+        # max/min's words ("1 if x is the largest") are not worked with numbers.
+        filled = (
+            formula if step.op in WORDED else worked(send.formula, step.cached, step.symbols, num)
+        )
+        local = num(send.local)
+        chain = [formula] + [t for t in (filled, local) if t != formula]
+        chain = [t for k, t in enumerate(chain) if k == 0 or t != chain[k - 1]]
+        w.line(_label(f"local d/d{_wrap(send.name)}", label_width), " = ".join(chain))
+    for send in step.sends:
+        product = local_times(num(send.local), num(send.upstream))
+        if send.flat:
+            # The backward pass sent nothing (PyTorch masks it the same way).
+            w.line(
+                _label(f"sends to {send.name}", label_width),
+                (num(send.grad), "bold green"),
+                "  -> ",
+                _ref(doc, send.to),
+                (f"  (flat in {send.name} here: nothing flows back, not {product})", "dim"),
+            )
+            continue
+        w.line(
+            _label(f"sends to {send.name}", label_width),
+            f"{product} = ",
+            (num(send.grad), "bold green"),
+            "  -> ",
+            _ref(doc, send.to),
+        )
+    for note in step.notes:
+        w.line("  ", ("note: " + note, "yellow"))
+
+
+def input_lines(w: Writer, doc: Any) -> None:
+    """What each input ends with, and the parts it adds up from."""
+    num = w.num
+    w.line(("Gradients of the inputs", "bold underline"), " (d out/d input)")
+    name_width = max(len(item.name) for item in doc.inputs) + 1
+    for item in doc.inputs:
+        grad = "none" if item.grad is None else num(item.grad)
+        line: list[Segment | str] = [f"  {('d' + item.name).ljust(name_width)} = "]
+        if len(item.parts) > 1:
+            line += [_sum(item.parts, num), " = "]
+        line.append((grad, "bold green"))
+        if len(item.parts) > 1:
+            line.append(f"  ({item.name} is used {len(item.parts)} times: the gradients add up)")
+        elif item.id == doc.output:
+            line.append("  (the output itself)")
+        elif not item.parts:
+            line.append("  (does not affect the output)")
+        w.line(*line)
 
 
 def _cached(doc: Any, operand: Any, num: Any) -> str:
@@ -405,6 +425,15 @@ def render_json(doc: Any) -> str:
 @click.option(
     "--json", "as_json", is_flag=True, help="Write the steps as one strict JSON document."
 )
+@click.option(
+    "--html",
+    "as_html",
+    is_flag=True,
+    help="Write a page that plays the steps over a picture of the graph (one HTML file).",
+)
+@click.option(
+    "-o", "--output", metavar="FILE", help="With --html: write the page into FILE, not stdout."
+)
 @precision_option(
     DEFAULT_PRECISION,
     "Significant digits of the numbers in the text (JSON is always in full; "
@@ -429,6 +458,8 @@ def explain_command(
     path: str | None,
     at: tuple[str, ...],
     as_json: bool,
+    as_html: bool,
+    output: str | None,
     precision: int | None,
     digits: int | None,
     forward: bool,
@@ -445,7 +476,19 @@ def explain_command(
     from backprop.engine import evaluate
     from backprop.engine.explain import explain
 
+    if as_html and as_json:
+        raise click.UsageError("--html and --json cannot go together")
+    if output is not None and not as_html:
+        raise click.UsageError("-o writes the page: it goes with --html")
+    if as_html and digits is not None:
+        raise click.UsageError("the page shows float arithmetic: --digits cannot go with --html")
     source, point = load(program, path, at, source_box)
+    if as_html:
+        from backprop.cli.page import write_page
+
+        if forward:
+            raise click.UsageError("--html shows the backward pass; it does not go with --forward")
+        return write_page(source, point, output, precision)
     if direction and not forward:
         raise click.UsageError("--direction goes with --forward")
     if forward:

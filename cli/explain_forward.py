@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from backprop.cli.explain import Line, _label, _text, _wrap, _Writer, program_lines
+from backprop.cli.explain import Line, Writer, _label, _text, _wrap, program_lines
 
 
 def _times(local: str, tangent: str) -> str:
@@ -20,7 +20,7 @@ def forward_lines(doc: Any, precision: int | None) -> list[Line]:
     """The forward-mode walk-through of a ForwardExplanation as styled lines."""
     from backprop.engine.explain import symbolic, worked
 
-    w = _Writer(precision)
+    w = Writer(precision)
     num = w.num
     statements = program_lines(doc.source)
     w.line(("Program  ", "bold"), statements[0] if statements else "(empty)")

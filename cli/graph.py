@@ -35,6 +35,7 @@ TEXT_MAX_DEPTH = 60
 RENDER_MAX_NODES = 1_000  # past this a picture is a blur, and dot takes minutes
 MERMAID_MAX_EDGES = 500  # Mermaid's default maxEdges
 RENDER_FORMATS = {".svg": "svg", ".png": "png"}
+PAGE_SUFFIXES = (".html", ".htm")  # -o FILE.html writes the page (backprop.cli.page)
 DOT_SECONDS = 300
 
 GRAPH_EXAMPLES = """
@@ -46,6 +47,7 @@ Examples:
   backprop graph -f samples/fanout.bp --format dot | dot -Tsvg > fanout.svg
   backprop graph -f samples/perceptron.bp -o perceptron.svg   # needs Graphviz's dot
   backprop graph -f samples/staged.bp --format mermaid        # for a Markdown document
+  backprop graph -f samples/perceptron.bp -o perceptron.html  # a page that plays the passes
 """
 
 
@@ -272,7 +274,10 @@ def picture_kind(path: str) -> str:
     """Graphviz's output format for a file name: svg or png."""
     kind = RENDER_FORMATS.get(os.path.splitext(path)[1].lower())
     if kind is None:
-        raise click.UsageError(f"-o needs a file name ending in .svg or .png, got {quote(path)}")
+        raise click.UsageError(
+            "-o needs a file name ending in .svg or .png (or .html for the page), "
+            f"got {quote(path)}"
+        )
     return kind
 
 
@@ -367,15 +372,17 @@ def _no_check(drawing: Any) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "dot", "mermaid"]),
-    help="text: a tree (the default); dot: Graphviz DOT; mermaid: a Mermaid flowchart.",
+    type=click.Choice(["text", "dot", "mermaid", "html"]),
+    help="text: a tree (the default); dot: Graphviz DOT; mermaid: a Mermaid flowchart; "
+    "html: a page that plays the passes step by step (needs a point).",
 )
 @click.option(
     "-o",
     "--output",
     "output",
     metavar="FILE",
-    help="Draw into FILE.svg or FILE.png with Graphviz's dot program (must be installed).",
+    help="Draw into FILE.svg or FILE.png with Graphviz's dot program (must be installed), "
+    "or write the page into FILE.html.",
 )
 @precision_option(DEFAULT_PRECISION, "Significant digits of values and gradients.")
 @handle_errors
@@ -394,6 +401,11 @@ def graph_command(
     Without --at (and without a sample's '# at:' line) the graph shows its
     structure alone. A node used more than once (a fan-out) is drawn once.
     """
+    if fmt == "html" or (fmt is None and output and output.lower().endswith(PAGE_SUFFIXES)):
+        from backprop.cli.page import write_page
+
+        source, point = load(program, path, at, source_box)
+        return write_page(source, point, output, precision)
     if output is not None and fmt not in (None, "dot"):
         raise click.UsageError(
             f"-o draws through Graphviz from DOT; --format {fmt} cannot go with it"

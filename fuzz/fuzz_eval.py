@@ -6,7 +6,7 @@ UTF-16 or UTF-32 text, so arbitrary Unicode too), how its point is given
 the same parser as the command line), whether the SymPy cross-check runs,
 and the table's width and precision. fuzz/harness.py runs it through
 evaluate and every renderer (eval's table, JSON and rich table, explain's
-text and JSON, graph's tree, DOT and Mermaid, with and without a point, and
+text and JSON, graph's tree, DOT, Mermaid and page, with and without a point, and
 render_error for errors) and raises on anything that is not a clean
 BackpropError; libFuzzer saves the input that did it as crash-<hash>.
 
@@ -39,6 +39,7 @@ with atheris.instrument_imports(include=["backprop", "harness"]):
     # Modules the CLI imports lazily are imported here, so that they are instrumented.
     import backprop.cli.explain
     import backprop.cli.graph
+    import backprop.cli.page
     import backprop.engine.check
     import backprop.engine.draw
     import backprop.engine.explain  # noqa: F401

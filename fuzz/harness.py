@@ -99,12 +99,26 @@ def _explain_and_graph(result: Result, width: int, precision: int | None) -> Non
     drawing = draw.from_explanation(result, doc)
     graph_cli.render_dot(drawing, precision)
     graph_cli.render_mermaid(drawing, precision)
+    _page(result, doc, drawing, precision)
     try:
         graph_cli.check_text_size(drawing)
     except BackpropError:
         return  # too large for a text tree: the command says so (exit 2)
     for unicode in (False, True):
         graph_cli.tree_lines(drawing, precision, unicode=unicode)
+
+
+def _page(result: Result, doc: Any, drawing: Any, precision: int | None) -> None:
+    """The page of `graph --format html`: its own two scripts and nothing else."""
+    from backprop.cli import page as page_cli
+
+    try:
+        page_cli.check_page_size(drawing)
+    except BackpropError:
+        return  # too large for the page: the command says so (exit 2)
+    html = page_cli.render_page(result, doc, drawing, precision)
+    assert html.count("<script") == 2, "user text opened a script"
+    html.encode("utf-8")  # strict: no lone surrogate
 
 
 def exercise(

@@ -417,7 +417,7 @@ def test_shell_completion_as_the_readme_documents_it(tmp_path: Path) -> None:
     done = subprocess.run(
         ["bash", "-c", shell], env=env, capture_output=True, text=True, check=True, cwd=ROOT
     )
-    assert done.stdout.splitlines() == ["explain", "text dot mermaid"]
+    assert done.stdout.splitlines() == ["explain", "text dot mermaid html"]
 
 
 def test_a_command_without_json_writes_no_json_error() -> None:
