@@ -4,12 +4,11 @@ The points come in blocks (engine/stream.py reads them, as for `eval --points`).
 Each block goes through the numpy interpreter twice (engine/points.py): the
 program, for the true derivative, and the program with the claim, for the
 claim's value. A row where both are finite and agree within the scalar check's
-tolerance is a point where the claim agrees; every other row (a failure, a
-derivative that is not finite, a difference) is judged again by the scalar
-judge of engine/claims.py, which tells a domain error of the program from one of
-the claim, retries a difference in 30 digits, and gives the counterexample. A
-program with a gate that has kinks (relu, abs, max, ...) is judged point by
-point, so that a point at a kink is skipped as the random points are.
+tolerance, and where no gate of the program is at a kink, is a point where the
+claim agrees; every other row (a failure, a derivative that is not finite, a
+difference, a kink) is judged again by the scalar judge of engine/claims.py,
+which tells a domain error of the program from one of the claim, retries a
+difference in 30 digits, skips a kink, and gives the counterexample.
 """
 
 from __future__ import annotations
@@ -43,8 +42,28 @@ class Outcome:
     counterexample: tuple[dict[str, float], float, float] | None = None  # at, claimed, true
 
 
-def has_kinks(compiled: Compiled) -> bool:
-    return any(GATES[n.op].kink is not None for n in compiled.graph.nodes if n.inputs)
+def kink_rows(program: Compiled, columns: list[Any], n: int) -> Any:
+    """The rows where some gate of the program may be at a kink: the table's own `kink`
+    of each such gate, called on its arguments' values row by row (the scalar
+    judge then decides whether the input's gradient passes through it)."""
+    rows = np.zeros(n, dtype=bool)
+    gated = [
+        i
+        for i, node in enumerate(program.graph.nodes)
+        if node.inputs and GATES[node.op].kink is not None and program._live[i]
+    ]
+    if not gated:
+        return rows
+    with np.errstate(all="ignore"):
+        values, _ = program._forward(columns)
+    for i in gated:
+        node = program.graph.nodes[i]
+        kink = GATES[node.op].kink
+        assert kink is not None
+        args = [np.broadcast_to(values[j], (n,)) for j in (*node.inputs, i)]
+        at = np.frompyfunc(lambda *a, kink=kink: kink(*a) is not None, len(args), 1)(*args)
+        rows |= at.astype(bool)
+    return rows
 
 
 def judge_given(
@@ -59,23 +78,20 @@ def judge_given(
     the first where it differs; keep the first `keep` points where it was judged."""
     claim = from_graph(judge.built.graph)
     k = program.inputs.index(judge.built.claim.wrt)
-    pointwise = has_kinks(program)
     out = Outcome()
     for block in given.blocks():
         n = len(block)
         if n == 0:
             continue
         columns = dict(zip(program.inputs, block.columns))
-        if pointwise:
-            flag = np.ones(n, dtype=bool)
-        else:
-            claimed, _, claim_failed = claim.evaluate_block([columns[c] for c in claim.inputs], n)
-            _, grads, failed = program.evaluate_block(block.columns, n)
-            true = grads[k]
-            with np.errstate(all="ignore"):
-                scale = np.maximum(np.abs(claimed), np.abs(true))
-                close = np.abs(claimed - true) <= np.maximum(rel * scale, absolute)
-            flag = claim_failed | failed | ~np.isfinite(true) | ~close
+        claimed, _, claim_failed = claim.evaluate_block([columns[c] for c in claim.inputs], n)
+        _, grads, failed = program.evaluate_block(block.columns, n)
+        true = grads[k]
+        with np.errstate(all="ignore"):
+            scale = np.maximum(np.abs(claimed), np.abs(true))
+            close = np.abs(claimed - true) <= np.maximum(rel * scale, absolute)
+        flag = claim_failed | failed | ~np.isfinite(true) | ~close
+        flag |= kink_rows(program, block.columns, n)
         ok = ~flag
         stop = n
         for r in np.flatnonzero(flag):

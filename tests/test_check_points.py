@@ -150,3 +150,43 @@ def test_points_and_grid_and_stdin_conflicts() -> None:
     run("check", "x", "--claim", "x=1", "--points", "a.csv", "--grid", "x=0:1:2", expect=2)
     run("check", "-f", "-", "--claim", "x=1", "--points", "-", stdin="x", expect=2)
     run("check", "x", "--claim", "x=1", "--points-format", "csv", expect=2)
+
+
+@pytest.mark.parametrize(
+    "source, claim",
+    [
+        ("max(x, y)*abs(x) + relu(y)", "x=where(x - y, 1, 0)*abs(x) + max(x, y)*sign(x)"),
+        ("sqrt(x)*y^2 + log(y)", "y=2*y*sqrt(x) + 1/y"),
+        ("x^y", "x=y*x^(y - 1)"),
+    ],
+)
+def test_the_vectorised_judge_agrees_with_the_point_by_point_one(source: str, claim: str) -> None:
+    # A grid with zeros, ties (x = y) and negative numbers: every row is judged by
+    # the scalar judge as well, and the counts must be the same.
+    from backprop.engine.build import build_graph
+    from backprop.engine.claims import REASONS, _build, _Judge, claims_from_options
+    from backprop.engine.claims_points import GivenPoints, judge_given
+    from backprop.engine.points import from_graph
+    from backprop.engine.stream import grid_blocks, parse_grid
+    from backprop.parser import parse
+
+    program = build_graph(parse(source))
+    judge = _Judge(program, _build(source, program, claims_from_options([claim])[0]))
+    compiled = from_graph(program)
+    grids = [parse_grid("x=-2:2:9"), parse_grid("y=-2:2:9")]
+    given = GivenPoints("--grid", 81, lambda: grid_blocks(compiled, grids, {}))
+    found = judge_given(judge, compiled, given, 4, 1e-9, 1e-12)
+    counts = dict.fromkeys(REASONS, 0)
+    ok = 0
+    for x in np.linspace(-2, 2, 9):
+        for y in np.linspace(-2, 2, 9):
+            outcome = judge.at({"x": float(x), "y": float(y)})[0]
+            assert outcome != "differs"
+            if outcome == "ok":
+                ok += 1
+            else:
+                counts[outcome] += 1
+    assert found.counterexample is None
+    assert found.judged == ok
+    assert found.replaced == {k: v for k, v in counts.items() if v}
+    assert sum(counts.values()) > 0  # the grid does meet the program's troubles
