@@ -70,7 +70,7 @@ not an input), 3 internal error.
 @click.option(
     "--points",
     metavar="FILE",
-    help="Also compare at every point of FILE, as eval --points reads it: CSV with a header "
+    help="Compare at every point of FILE, as eval --points reads it: CSV with a header "
     "of input names, or JSON Lines of objects ('-' for stdin). Inputs not in the file "
     "come from --at.",
 )
@@ -83,7 +83,7 @@ not an input), 3 internal error.
     "--grid",
     multiple=True,
     metavar="NAME=START:STOP:N",
-    help="Also compare at N points from START to STOP, both included; repeatable (the "
+    help="Compare at N points from START to STOP, both included; repeatable (the "
     "Cartesian product). Inputs not on the grid come from --at.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random points.")

@@ -190,3 +190,9 @@ def test_the_vectorised_judge_agrees_with_the_point_by_point_one(source: str, cl
     assert found.judged == ok
     assert found.replaced == {k: v for k, v in counts.items() if v}
     assert sum(counts.values()) > 0  # the grid does meet the program's troubles
+
+
+def test_without_points_the_document_is_unchanged() -> None:
+    doc = check_json("x^2", "--claim", "x=2*x", "--samples", "3")
+    assert "given_points" not in doc and doc["samples"] == 3
+    assert doc["claims"][0]["points"] == 3
