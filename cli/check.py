@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from typing import Any
 
 import click
@@ -22,6 +23,8 @@ from backprop.cli.numbers import number
 from backprop.cli.render import fd_fields
 from backprop.parser import printable
 
+DEFAULT_SAMPLES = 20  # engine/claims.py's, without importing it for --help
+
 CHECK_EXAMPLES = """
 Examples:
 
@@ -31,6 +34,8 @@ Examples:
   backprop check -f samples/tanh_neuron.bp --claim "w1=x1*(1 - tanh(n)^2)"   # names it assigns
   backprop check "x*y" --claims answers.bp --json          # a file of d_NAME = FORMULA lines
   backprop grad "x*sin(x)" | backprop check "x*sin(x)" --claims -
+  backprop check "x*sin(x)" --claim "x=sin(x)+x*cos(x)" --grid x=-5:5:101   # at 101 points
+  backprop check "x*y" --claim y=x --points points.csv --samples 20   # a file, and 20 random
 
 \b
 A claim may use the program's inputs, the names it assigns, pi, e and every
@@ -58,9 +63,28 @@ not an input), 3 internal error.
 @click.option(
     "--samples",
     type=click.IntRange(0, 10_000),
-    default=20,
-    show_default=True,
-    help="Random points to compare at, besides the --at point.",
+    default=None,
+    help="Random points to compare at, besides the --at point and the --points or --grid "
+    "points. [default: 20; 0 with --points or --grid]",
+)
+@click.option(
+    "--points",
+    metavar="FILE",
+    help="Compare at every point of FILE, as eval --points reads it: CSV with a header "
+    "of input names, or JSON Lines of objects ('-' for stdin). Inputs not in the file "
+    "come from --at.",
+)
+@click.option(
+    "--points-format",
+    type=click.Choice(["csv", "jsonl"]),
+    help="The format of --points FILE (default: from its extension, or its first byte).",
+)
+@click.option(
+    "--grid",
+    multiple=True,
+    metavar="NAME=START:STOP:N",
+    help="Compare at N points from START to STOP, both included; repeatable (the "
+    "Cartesian product). Inputs not on the grid come from --at.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random points.")
 @click.option(
@@ -83,7 +107,10 @@ def check_command(
     at: tuple[str, ...],
     claim_items: tuple[str, ...],
     claims_path: str | None,
-    samples: int,
+    samples: int | None,
+    points: str | None,
+    points_format: str | None,
+    grid: tuple[str, ...],
     seed: int,
     check_seconds: float,
     fd: bool,
@@ -95,7 +122,10 @@ def check_command(
 
     Each claim is compared with the derivative at the --at point (or the
     program's '# at:' line) and at --samples random points where both are
-    defined, and SymPy tries to prove it equal within its budget. A wrong
+    defined, and SymPy tries to prove it equal within its budget. With
+    --points FILE or --grid, at those points (a point where the program or the
+    claim is undefined is skipped), and at random points only if --samples is
+    given; --at then gives the inputs the file or grid leaves out. A wrong
     claim gets the first point where it differs, the true derivative (as
     'backprop grad --simplify' prints it) and, where SymPy finds it, how it
     differs: sign, factor, missing factor or term.
@@ -111,17 +141,50 @@ def check_command(
         raise click.UsageError("give claims with --claim NAME=FORMULA or --claims FILE")
     if claims_path == "-" and (program == "-" or path == "-"):
         raise click.UsageError("the program and the claims cannot both come from stdin")
-    source, point = load(program, path, at, source_box)
-    try:
-        claims = claims_from_options(claim_items)
-        if claims_path is not None:
-            claims += claims_from_file(read_program(None, claims_path))
-        report = check_claims(
-            source, claims, point, samples=samples, seed=seed, seconds=check_seconds, fd=fd
-        )
-    except ClaimError as err:
-        source_box[0] = err.text  # the caret points into the claim
-        raise
+    many = points is not None or bool(grid)
+    if points is not None and grid:
+        raise click.UsageError("give --points FILE or --grid, not both")
+    if points_format is not None and points is None:
+        raise click.UsageError("--points-format is the format of --points FILE")
+    if points == "-" and "-" in (program, path, claims_path):
+        raise click.UsageError("only one of the program, the claims and --points can be stdin")
+    if samples is None:
+        samples = 0 if many else DEFAULT_SAMPLES
+    if many:
+        from backprop.engine.point import parse_at
+
+        given_at = parse_at(at)
+        source, fixed = load(program, path, at, source_box)
+        point: dict[str, float] | None = None
+    else:
+        source, point = load(program, path, at, source_box)
+    with ExitStack() as stack:
+        try:
+            claims = claims_from_options(claim_items)
+            if claims_path is not None:
+                claims += claims_from_file(read_program(None, claims_path))
+        except ClaimError as err:
+            source_box[0] = err.text  # the caret points into the claim
+            raise
+        given = None
+        if many:
+            given = given_points(
+                source, points, points_format, grid, fixed, [n for n, _ in given_at], stack
+            )
+        try:
+            report = check_claims(
+                source,
+                claims,
+                point,
+                samples=samples,
+                seed=seed,
+                seconds=check_seconds,
+                fd=fd,
+                given=given,
+            )
+        except ClaimError as err:
+            source_box[0] = err.text  # the caret points into the claim
+            raise
     if as_json:
         write_whole(render_json(report))
     else:
@@ -129,6 +192,37 @@ def check_command(
     if report.status == "wrong" or report.status == "undecided":
         return EXIT_MISMATCH
     return EXIT_OK
+
+
+def given_points(
+    source: str,
+    points: str | None,
+    points_format: str | None,
+    grids: tuple[str, ...],
+    fixed: dict[str, float],
+    overridden: list[str],
+    stack: ExitStack,
+) -> Any:
+    """The points of --points FILE (read once, kept) or --grid (made afresh for each
+    claim), read as `eval --points` reads them: the same errors for a bad file."""
+    from backprop.cli.points import point_blocks
+    from backprop.engine import points as engine_points
+    from backprop.engine.claims_points import GivenPoints
+
+    compiled = engine_points.compile(source)
+    blocks, where, _, total = point_blocks(
+        compiled, points, points_format, grids, fixed, overridden, stack
+    )
+    if grids:
+        next(iter(blocks), None)  # a bad grid is refused before any claim is judged
+
+        def again() -> Any:
+            return point_blocks(compiled, None, None, grids, fixed, overridden, stack)[0]
+
+        assert total is not None
+        return GivenPoints(where, total, again)
+    kept = list(blocks)
+    return GivenPoints(where, sum(len(b) for b in kept), lambda: kept)
 
 
 def _finite(x: float | None) -> float | None:
@@ -163,7 +257,7 @@ def document(report: Any) -> dict[str, Any]:
             item["fd_at"] = c.fd_at
             item.update(fd_fields(c.fd))
         claims.append(item)
-    return {
+    doc = {
         "expression": report.source,
         "at": report.at,
         "samples": report.samples,
@@ -171,6 +265,9 @@ def document(report: Any) -> dict[str, Any]:
         "claims": claims,
         "status": report.status,
     }
+    if report.given is not None:
+        doc["given_points"] = {"from": report.given.where, "count": report.given.count}
+    return doc
 
 
 def render_json(report: Any) -> str:
@@ -202,6 +299,13 @@ def render_plain(report: Any) -> str:
         ]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     lines.append("")
+    if report.given is not None:
+        count = report.given.count
+        random = f", and {report.samples:,} random" if report.samples else ""
+        lines.insert(0, f"points  {count:,} from {report.given.where}{random}")
+    from backprop.engine.claims import given_up_word
+
+    word = given_up_word(report.given, report.samples)
     for k, c in enumerate(report.claims, 1):
         lines.append(f"{k}. d_{c.wrt}: {c.verdict}: {c.detail}")
         if c.counterexample is not None:
@@ -214,7 +318,7 @@ def render_plain(report: Any) -> str:
             lines.append(f"   the derivative: d_{c.wrt} = {c.derivative}")
         if c.replaced:
             why = ", ".join(f"{n} {reason}" for reason, n in c.replaced.items())
-            lines.append(f"   points replaced: {why}")
+            lines.append(f"   points {word}: {why}")
         if c.fd is not None:
             lines.append(f"   finite difference at {_point(c.fd_at)}: {_fd_text(c.fd)}")
     counts = {v: sum(c.verdict == v for c in report.claims) for v in _ORDER}

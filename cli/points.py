@@ -93,30 +93,10 @@ def run_points(
 
     compiled = engine_points.compile(source)
     names = compiled.inputs
-    total: int | None = None
     with ExitStack() as stack:
-        if grids:
-            parsed = [engine_stream.parse_grid(g) for g in grids]
-            total = engine_stream.grid_size(parsed)
-            blocks = engine_stream.grid_blocks(compiled, parsed, fixed, overridden)
-            where = "--grid"
-            reader: IO[bytes] | None = None
-        else:
-            assert points is not None
-            reader, where = _open_points(points, stack)
-            kind = points_format or (None if points == "-" else _format_of(points))
-            kind = kind or _sniff(reader)
-            native = None
-            if kind == "csv":
-                native = points if points != "-" and os.path.isfile(points) else None
-                blocks = engine_stream.csv_blocks(
-                    compiled, reader, where, fixed, overridden, path=native
-                )
-            else:
-                blocks = engine_stream.jsonl_blocks(compiled, reader, where, fixed, overridden)
-            # Progress in bytes where Python reads the file; pyarrow reading it itself
-            # says nothing on the way: then a count of points.
-            total = _size(reader) if native is None else None
+        blocks, where, reader, total = point_blocks(
+            compiled, points, points_format, grids, fixed, overridden, stack
+        )
         sink = _open_output(output, fmt, stack)
         writer: engine_stream.Writer
         if fmt == "csv":
@@ -161,6 +141,39 @@ def run_points(
         click.echo(_failures_line(summary), err=True)
         return EXIT_BAD_INPUT
     return check_exit_code(document["status"] if document else "skipped", strict)
+
+
+def point_blocks(
+    compiled: Any,
+    points: str | None,
+    points_format: str | None,
+    grids: Sequence[str],
+    fixed: dict[str, float],
+    overridden: Sequence[str],
+    stack: ExitStack,
+) -> tuple[Any, str, IO[bytes] | None, int | None]:
+    """The blocks of points of --points FILE or --grid (also `backprop check`'s):
+    (blocks, where they come from, the file's reader, a total for progress: points
+    of a grid, bytes of a file, or None)."""
+    from backprop.engine import stream as engine_stream
+
+    if grids:
+        parsed = [engine_stream.parse_grid(g) for g in grids]
+        blocks = engine_stream.grid_blocks(compiled, parsed, fixed, overridden)
+        return blocks, "--grid", None, engine_stream.grid_size(parsed)
+    assert points is not None
+    reader, where = _open_points(points, stack)
+    kind = points_format or (None if points == "-" else _format_of(points))
+    kind = kind or _sniff(reader)
+    native = None
+    if kind == "csv":
+        native = points if points != "-" and os.path.isfile(points) else None
+        blocks = engine_stream.csv_blocks(compiled, reader, where, fixed, overridden, path=native)
+    else:
+        blocks = engine_stream.jsonl_blocks(compiled, reader, where, fixed, overridden)
+    # Progress in bytes where Python reads the file; pyarrow reading it itself
+    # says nothing on the way: then a count of points.
+    return blocks, where, reader, _size(reader) if native is None else None
 
 
 def _open_points(points: str, stack: ExitStack) -> tuple[IO[bytes], str]:

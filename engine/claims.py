@@ -5,12 +5,13 @@ our parser and built into a graph in the scope of the program (the program's
 statements, then the claim, so it may read the inputs, the names the program
 assigns, the constants and every function). Then:
 
-1. Points: the given point, if any, and `samples` random ones drawn with
-   `random.Random(seed)` (reproducible), each input uniform on [-s, s] with s
-   one of 1, 3 or 10. A point where the program or the claim is undefined
-   (a domain error), where the derivative is not finite, or where the input
-   sits at a kink (the derivative is not defined there) is replaced by
-   another draw, and counted by reason.
+1. Points: the given point, if any, the points of a file or a grid
+   (engine/claims_points.py: `--points`, `--grid`), and `samples` random ones
+   drawn with `random.Random(seed)` (reproducible), each input uniform on
+   [-s, s] with s one of 1, 3 or 10. A point where the program or the claim is
+   undefined (a domain error), where the derivative is not finite, or where the
+   input sits at a kink (the derivative is not defined there) is replaced by
+   another draw (a file's or a grid's point is skipped), and counted by reason.
 2. At each point the claim's value is compared with the engine's gradient
    (relative 1e-9, absolute 1e-12); where they differ, both are computed again
    in 30 digits (mpmath, engine/exact.py) and that comparison decides, so that
@@ -159,6 +160,7 @@ class ClaimsReport:
     seed: int
     claims: tuple[ClaimResult, ...]
     status: str = field(default="correct")
+    given: Any = None  # the points of --points FILE or --grid (claims_points.GivenPoints)
 
 
 @dataclass
@@ -287,8 +289,12 @@ def check_claims(
     seed: int = DEFAULT_SEED,
     seconds: float = DEFAULT_SECONDS,
     fd: bool = False,
+    given: Any = None,
 ) -> ClaimsReport:
     """Judge each claim: points first, then SymPy's proof or classification.
+
+    `given` (claims_points.GivenPoints): the points of a file or a grid, judged
+    after the point `at` and before the `samples` random ones.
 
     Raises a BackpropError for a bad program or point, and a ClaimError for a
     claim that cannot be judged (syntax, a name that is not an input, an
@@ -301,19 +307,21 @@ def check_claims(
     point = resolve_point(program, at) if at else None
     if point is not None:
         forward(program, point, GATES)  # a point where the program fails is bad input
-    if samples == 0 and point is None:
-        raise InputError("with --samples 0, give a point with --at (or a '# at:' line)")
+    if samples == 0 and point is None and given is None:
+        raise InputError(
+            "with --samples 0, give a point with --at (or a '# at:' line), --points or --grid"
+        )
     built = [_build(source, program, claim) for claim in claims]
     derivatives: dict[str, str | None] = {}
     results = []
     for b in built:
-        result = _judge(source, program, b, point, samples, seed, seconds, fd)
+        result = _judge(source, program, b, point, samples, seed, seconds, fd, given)
         if result.wrt not in derivatives:
             derivatives[result.wrt] = _derivative_text(source, result.wrt, seconds)
         results.append(_with(result, derivative=derivatives[result.wrt]))
     order = ("correct", "agrees", "undecided", "wrong")  # the status: the worst that occurred
     status = max((r.verdict for r in results), key=order.index, default="correct")
-    return ClaimsReport(source, point, samples, seed, tuple(results), status)
+    return ClaimsReport(source, point, samples, seed, tuple(results), status, given)
 
 
 def _with(result: ClaimResult, **changes: Any) -> ClaimResult:
@@ -329,15 +337,17 @@ def _judge(
     seed: int,
     seconds: float,
     fd: bool,
+    given_points: Any = None,
 ) -> ClaimResult:
     judge = _Judge(program, built)
+    pending = given_points
     rng = random.Random(seed)
     names = list(program.inputs)
     replaced = dict.fromkeys(REASONS, 0)
     judged = 0
     first: dict[str, float] | None = None
     good: list[dict[str, float]] = []
-    given = 0  # the given point, when it was judged
+    given = 0  # points judged that were not drawn: --at's, a file's or a grid's
     counterexample = None
     candidates: list[dict[str, float]] = [point] if point is not None else []
     tries = 20 * samples + 100
@@ -345,6 +355,19 @@ def _judge(
     while counterexample is None:
         if candidates:
             here = candidates.pop()
+        elif pending is not None:
+            found = _given(judge, program, pending)
+            pending = None
+            given += found.judged  # not random draws
+            judged += found.judged
+            for reason, n in found.replaced.items():
+                replaced[reason] += n
+            first = first or (found.good[0] if found.good else None)
+            good += found.good
+            if found.counterexample is not None:
+                at, claimed, true = found.counterexample
+                counterexample = Counterexample(at, claimed, true, _relative(claimed, true))
+            continue
         elif judged - given < samples and drawn < tries:
             here = _draw(rng, names)
             drawn += 1
@@ -376,7 +399,8 @@ def _judge(
         verdict = "correct"
     else:
         verdict = "agrees" if enough else "undecided"
-    detail = _detail(verdict, judged, replaced, proof, difference, note)
+    word = given_up_word(given_points, samples)
+    detail = _detail(verdict, judged, replaced, proof, difference, note, word)
     fd_result = None
     if fd and first is not None:
         fd_result = _claim_fd(program, built, judge, first)
@@ -404,9 +428,10 @@ def _detail(
     proof: str | None,
     difference: Any,
     note: str,
+    word: str = "replaced",
 ) -> str:
     given_up = sum(replaced.values())
-    skipped = f" ({given_up} point{'s' * (given_up != 1)} replaced)" if given_up else ""
+    skipped = f" ({given_up} point{'s' * (given_up != 1)} {word})" if given_up else ""
     points = f"{judged} point{'s' * (judged != 1)}"
     if verdict == "correct":
         return f"SymPy proves it equal to the derivative ({proof}); it agrees at {points}{skipped}"
@@ -418,6 +443,21 @@ def _detail(
     if difference is not None:
         return str(difference.detail)
     return "it differs from the derivative" + (f" ({note})" if note else "")
+
+
+def given_up_word(given: Any, samples: int) -> str:
+    """How the points given up are described: random ones are replaced by another
+    draw, a file's or a grid's are skipped."""
+    if given is None:
+        return "replaced"
+    return "skipped or replaced" if samples else "skipped"
+
+
+def _given(judge: _Judge, program: Graph, given: Any) -> Any:
+    from backprop.engine.claims_points import judge_given
+    from backprop.engine.points import from_graph
+
+    return judge_given(judge, from_graph(program), given, SCREEN_POINTS, REL_TOL, ABS_TOL)
 
 
 def _sympy(
