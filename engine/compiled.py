@@ -18,6 +18,7 @@ import itertools
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
+from operator import attrgetter
 from typing import Any
 
 from backprop.engine.gates import GATES, Gate
@@ -25,6 +26,7 @@ from backprop.engine.gates import GATES, Gate
 BRANCHES = 8  # gates with a branch of their own; the rest go through the table
 _SAMPLE = 4096  # nodes looked at to find the commonest gates,
 _RUNS = 16  # in this many runs of consecutive nodes
+_OP = attrgetter("op")
 
 
 class _Untraceable(Exception):
@@ -239,16 +241,36 @@ def loop(
     return _CACHE[key]
 
 
+# The forward's answer, for the backward on the same nodes. Kept by id, not by
+# reference (a million-node graph is not kept alive): a stale hit only changes
+# which gates get branches, never a number.
+_LAST: dict[tuple[int, int, int], tuple[int | None, tuple[str, ...]]] = {}
+
+
 def _commonest(nodes: Any, gates: Mapping[str, Gate], start: int | None) -> tuple[str, ...]:
     """The gates of fixed arity that most nodes have, commonest first (from a sample)."""
+    key = (id(nodes), len(nodes), id(gates))
+    hit = _LAST.get(key)
+    if hit is not None and hit[0] in (start, None):
+        return hit[1]
+    ops = _count(nodes, gates, start)
+    _LAST.clear()
+    _LAST[key] = (start, ops)
+    return ops
+
+
+def _count(nodes: Any, gates: Mapping[str, Gate], start: int | None) -> tuple[str, ...]:
     end = len(nodes) if start is None else start + 1
-    # Runs of consecutive nodes spread over the graph: a sample of every k-th
-    # node could see only some gates of a repeating pattern (var, var, mul, add).
-    width = _SAMPLE // _RUNS
-    seen: Counter[str] = Counter()
-    for k in range(_RUNS):
-        first = k * max(0, end - width) // max(1, _RUNS - 1)
-        seen.update(node.op for node in itertools.islice(nodes, first, min(end, first + width)))
+    if end <= _SAMPLE:
+        seen = Counter(map(_OP, itertools.islice(nodes, 0, end)))
+    else:
+        # Runs of consecutive nodes spread over the graph: a sample of every k-th
+        # node could see only some gates of a repeating pattern (var, var, mul, add).
+        width = _SAMPLE // _RUNS
+        seen = Counter()
+        for k in range(_RUNS):
+            first = k * (end - width) // (_RUNS - 1)
+            seen.update(map(_OP, itertools.islice(nodes, first, first + width)))
     return tuple(
         op
         for op, _ in seen.most_common()
