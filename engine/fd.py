@@ -124,7 +124,7 @@ class _Probe:
 
     def at(self, point: Mapping[str, float]) -> tuple[float, tuple[object, ...]] | None:
         """The output and the side of each selection at `point`; None where undefined."""
-        from backprop.engine.derive import floats
+        from backprop.engine.arith import floats
 
         try:
             values = forward(self.graph, point, self.gates)

@@ -78,7 +78,7 @@ def tangents(
     """Every node's derivative along `direction` (input name -> component; a missing
     name is 0). None where the node depends on no input; 0.0 where it does but
     nothing flowed. With `trace`, one Step per gate that received a tangent."""
-    from backprop.engine.derive import floats
+    from backprop.engine.arith import floats
     from backprop.engine.passes import depends_on_inputs
 
     nodes = graph.nodes

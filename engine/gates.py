@@ -52,7 +52,7 @@ class Gate:
 
     def local(self, *args_out: float) -> tuple[float, ...]:
         """The local derivatives at the inputs and `out`: the vjp rule with a gradient of 1."""
-        from backprop.engine.derive import floats
+        from backprop.engine.arith import floats
 
         sent = self.vjp(floats(), 1.0, *args_out)
         return tuple(0.0 if d is None else d for d in sent)

@@ -16,6 +16,11 @@ from backprop.engine.errors import DomainError, NumericError
 from backprop.engine.gates import GATES, Gate
 from backprop.engine.graph import Graph
 
+# From this many nodes on, the passes run loops generated from the rules
+# (engine/compiled.py); a smaller graph goes through the table, which costs
+# less than generating and compiling the loops.
+GENERATED = 2_000
+
 
 def _fmt(x: float) -> str:
     return repr(float(x))
@@ -25,8 +30,6 @@ def forward(
     graph: Graph, at: Mapping[str, float], gates: Mapping[str, Gate] = GATES
 ) -> list[float]:
     """Every node's value at the point `at` (which must name every input)."""
-    from backprop.engine.compiled import loop
-
     nodes = graph.nodes
     values = [0.0] * len(nodes)
 
@@ -34,7 +37,12 @@ def forward(
         node = nodes[i]
         return gates[node.op].forward(*[values[j] for j in node.inputs])
 
-    i, err = loop(nodes, gates, "forward")(nodes, values, at, generic)
+    if len(nodes) < GENERATED:
+        i, err = _forward_by_the_table(nodes, values, at, generic)
+    else:
+        from backprop.engine.compiled import loop
+
+        i, err = loop(nodes, gates, "forward")(nodes, values, at, generic)
     # Unless an earlier value overflowed silently to inf and this gate choked
     # on it (sin(inf)): that overflow, found below, is the error to report.
     if err is not None and all(map(math.isfinite, values[:i])):
@@ -51,6 +59,22 @@ def forward(
                     node.span,
                 )
     return values
+
+
+def _forward_by_the_table(
+    nodes: Any, values: list[float], at: Mapping[str, float], generic: Any
+) -> tuple[int, Exception | None]:
+    """The forward loop of a small graph: every gate through the table."""
+    i = 0
+    try:
+        for i, node in enumerate(nodes):
+            if node.inputs:
+                values[i] = generic(i)
+            else:
+                values[i] = at[node.label] if node.op == "var" else node.value
+    except (ValueError, ZeroDivisionError, OverflowError) as err:
+        return i, err
+    return -1, None
 
 
 def _domain_error(
@@ -136,7 +160,7 @@ def backward(
     With `trace`, one Visit per gate is appended to it, output first: what
     `explain` and `graph` narrate, so that they never redo the arithmetic.
     """
-    from backprop.engine.derive import floats
+    from backprop.engine.arith import floats
 
     nodes = graph.nodes
     depends = depends_on_inputs(graph)
@@ -164,7 +188,7 @@ def backward(
                 before = grads[j]
                 grads[j] = c if before is None else before + c
 
-    if trace is None:  # the loop generated from the rules (engine/compiled.py)
+    if trace is None and len(nodes) >= GENERATED:  # a loop generated from the rules
         from backprop.engine.compiled import loop
 
         run = loop(nodes, gates, "backward", graph.output)

@@ -13,15 +13,21 @@ import struct
 from dataclasses import replace
 
 import pytest
-from backprop.engine import compiled, evaluate
+from backprop.engine import compiled, evaluate, passes
+from backprop.engine.arith import floats
 from backprop.engine.build import build_graph
-from backprop.engine.derive import floats
 from backprop.engine.gates import GATES
 from backprop.engine.passes import backward, depends_on_inputs, forward, live_nodes
 from backprop.parser import parse
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis_profiles import examples
 from strategies import GenProgram, programs
+
+
+@pytest.fixture(autouse=True)
+def generated_loops_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The passes generate loops from GENERATED nodes on; here every graph is run by them.
+    monkeypatch.setattr(passes, "GENERATED", 0)
 
 
 def bits(x: float | None) -> object:
@@ -85,7 +91,7 @@ def test_the_loops_compute_what_the_table_computes(source: str, point: dict) -> 
 
 
 @given(programs())
-@settings(max_examples=examples(300))
+@settings(max_examples=examples(300), suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_the_loops_agree_with_the_table_on_random_programs(program: GenProgram) -> None:
     graph = build_graph(parse(program.source))
     values, grads = by_the_table(graph, program.point)
@@ -145,3 +151,13 @@ def test_a_repeating_pattern_gets_a_branch_for_each_of_its_gates() -> None:
     source = " + ".join(f"w{i}*x{i}" for i in range(20_000))
     graph = build_graph(parse(source))
     assert set(compiled._commonest(graph.nodes, GATES, None)) == {"mul", "add"}
+
+
+def test_a_small_graph_goes_through_the_table_and_gets_the_same_bits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source, point = PROGRAMS[1]
+    graph = build_graph(parse(source))
+    by_loops = backward(graph, forward(graph, point))
+    monkeypatch.setattr(passes, "GENERATED", 10**9)
+    assert [bits(g) for g in backward(graph, forward(graph, point))] == [bits(g) for g in by_loops]
