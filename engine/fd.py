@@ -279,9 +279,12 @@ def _compare(
     # A difference within the finite difference's own rounding counts as none.
     effective = 0.0 if scale == 0 else max(0.0, abs(grad - value) - noise) / scale
     verdict = band(effective)
-    if verdict == "wrong" and abs(value - rough) >= 0.01 * abs(grad - value):
+    if verdict == "wrong" and (
+        abs(value - rough) >= 0.01 * abs(grad - value) or relative_error(value, rough) > 0.01
+    ):
         # The differences with steps h and 2h disagree as much as it and the
-        # gradient do: the function changes too fast at this step (a pole nearby).
+        # gradient do, or by more than 1% of themselves: the function changes too
+        # fast at this step (a pole or the domain's edge nearby, a fast oscillation).
         verdict = "uneasy"
         extra = "the finite difference is unreliable here: steps h and 2h disagree"
         note = f"{note}; {extra}" if note else extra

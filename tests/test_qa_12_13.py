@@ -1,0 +1,47 @@
+"""Regressions found by a QA pass over `check`, `eval --fd`, `hessian`, forward mode,
+several outputs and `grad --order`.
+
+Expected numbers are derived by hand in the comments (or from `math` directly),
+never from the code under test.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from backprop.engine import evaluate
+from clirun import run
+
+
+def fd_of(program: str, **at: float) -> dict:
+    return evaluate(program, at, check=False, fd=True).fd or {}
+
+
+# --- eval --fd: a finite difference that disagrees with itself cannot call a gradient wrong
+
+
+def test_fd_near_the_edge_of_the_domain_is_not_a_wrong_gradient() -> None:
+    # d/dx log(x) at 1e-10 is 1e10, as the engine says; the step (2^-17, about 7.6e-6) is
+    # 76,000 times x, so the one-sided differences are far off and disagree with each other.
+    fd = fd_of("log(x)", x=1e-10)["x"]
+    assert fd.verdict == "uneasy"
+    assert "unreliable" in fd.note
+    fd = fd_of("sqrt(x)", x=1e-300)["x"]  # 1/(2 sqrt(x)) = 5e149
+    assert fd.verdict == "uneasy"
+    run("eval", "log(x)", "--at", "x=1e-10", "--fd", "--no-check")  # exit 0, not 1
+
+
+def test_fd_of_a_function_faster_than_its_step_is_not_a_wrong_gradient() -> None:
+    # sin(1e8*x) has a period of 6.3e-8, far below the step: the stencil samples noise.
+    fd = fd_of("sin(1e8*x)", x=1.0)["x"]
+    assert fd.verdict == "uneasy"
+    assert "unreliable" in fd.note
+
+
+def test_fd_still_calls_a_wrong_claim_wrong() -> None:
+    # check --fd compares the claim with the finite difference: 3*x against d/dx x^2 = 2x.
+    out = run("check", "x^2", "--claim", "x=3*x", "--at", "x=1.5", "--fd", "--json", expect=1)
+    claim = json.loads(out.stdout)["claims"][0]
+    assert claim["fd_verdict"] == "wrong"
+    assert math.isclose(claim["fd"], 3.0, rel_tol=1e-9)
