@@ -191,9 +191,9 @@ def render_json(doc: Any) -> str:
 def explain(source: str, point: dict[str, float], direction: tuple[str, ...]) -> Any:
     """The forward walk-through along --direction (default: the first input)."""
     from backprop.engine.explain_forward import explain_forward
-    from backprop.engine.point import parse_at
+    from backprop.engine.point import parse_direction
 
-    along = dict(parse_at(direction, where="--direction"))
+    along = parse_direction(direction)
     if not along:
         from backprop.engine.build import build_graph
         from backprop.parser import parse

@@ -439,9 +439,9 @@ def eval_command(
     source, point = load(program, path, at, source_box)
     along = None
     if direction:
-        from backprop.engine.point import parse_at
+        from backprop.engine.point import parse_direction
 
-        along = dict(parse_at(direction, where="--direction"))
+        along = parse_direction(direction)
     result = evaluate(
         source,
         point,

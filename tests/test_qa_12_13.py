@@ -45,3 +45,50 @@ def test_fd_still_calls_a_wrong_claim_wrong() -> None:
     claim = json.loads(out.stdout)["claims"][0]
     assert claim["fd_verdict"] == "wrong"
     assert math.isclose(claim["fd"], 3.0, rel_tol=1e-9)
+
+
+# --- several outputs: an output named by an assignment that makes no node of its own
+
+
+def test_an_output_rebound_to_another_name_is_its_last_binding() -> None:
+    # u is rebound to w = x + 1: d u/d (x, y) = (1, 0), not x*y's (y, x) = (3, 2).
+    out = run("jacobian", "u = x*y; w = x+1; u = w", "--output", "u,w", "--at", "x=2,y=3", "--json")
+    doc = json.loads(out.stdout)
+    assert doc["jacobian"] == [[1.0, 0.0], [1.0, 0.0]]
+    assert doc["check"]["status"] == "ok"
+
+
+def test_an_output_that_is_an_alias_is_found() -> None:
+    # u = x is the identity (row 1, 0); v = u is x*y's alias (row y, x = 3, 2).
+    out = run("jacobian", "u = x; v = x*y", "--output", "u,v", "--at", "x=2,y=3", "--json")
+    assert json.loads(out.stdout)["jacobian"] == [[1.0, 0.0], [3.0, 2.0]]
+    out = run("eval", "u = x*y; v = u; v+1", "--output", "v", "--at", "x=2,y=3", "--json")
+    assert json.loads(out.stdout)["gradients"] == {"v": {"x": 3.0, "y": 2.0}}
+    out = run("jacobian", "u = x*y; v = u", "--output", "q", "--at", "x=2,y=3", expect=2)
+    assert "the named statements are: u, v" in out.stderr
+
+
+# --- --direction and --wrt: a name given twice is an error, as in --at
+
+
+def test_a_direction_given_twice_is_an_error() -> None:
+    out = run("eval", "x*y", "--at", "x=1,y=2", "--direction", "x=1,x=2", expect=2)
+    assert "x is given twice in --direction" in out.stderr
+    out = run(
+        "explain",
+        "--forward",
+        "x*y",
+        "--at",
+        "x=1,y=2",
+        "--direction",
+        "x=1",
+        "--direction",
+        "x=2",
+        expect=2,
+    )
+    assert "x is given twice in --direction" in out.stderr
+
+
+def test_hessian_wrt_given_twice_is_an_error() -> None:
+    out = run("hessian", "x*y", "--at", "x=1,y=2", "--wrt", "x,x", expect=2)
+    assert "x is given twice in --wrt" in out.stderr
