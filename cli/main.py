@@ -48,11 +48,15 @@ Examples:
   backprop eval -f samples/perceptron.bp            # the file's "# at:" line gives the point
   echo "x*y" | backprop eval - --at x=1,y=2 --json
   backprop eval --at x=1 -- "-x**2"                 # a program starting with '-' goes after --
+  backprop eval -f samples/perceptron.bp --fd       # a finite difference beside SymPy's value
+  backprop eval "x^2*y" --at x=1,y=2 --direction x=1,y=1       # forward mode: a tangent column
+  backprop eval "u = x*y; v = x + y" --at x=1,y=2 --output u --output v --json
 
 \b
 Exit status: 0 success, 1 the SymPy cross-check found a wrong gradient
 (mismatch, or inaccurate: float rounding lost it; with --strict, also
-n/a, partial or not checked), 2 bad input (syntax, unknown name, missing
+n/a, partial or not checked; with --fd, a finite difference that calls
+a gradient wrong), 2 bad input (syntax, unknown name, missing
 value, domain error such as log(-1)), 3 internal error, 130 interrupted.
 With --json, an error also writes {"error": {"kind": ..., "message": ...,
 "span": ...}} on stdout.

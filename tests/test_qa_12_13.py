@@ -92,3 +92,13 @@ def test_a_direction_given_twice_is_an_error() -> None:
 def test_hessian_wrt_given_twice_is_an_error() -> None:
     out = run("hessian", "x*y", "--at", "x=1,y=2", "--wrt", "x,x", expect=2)
     assert "x is given twice in --wrt" in out.stderr
+
+
+def test_help_shows_the_new_options_in_examples() -> None:
+    eval_help = run("eval", "--help").stdout
+    examples = eval_help[eval_help.index("Examples:") :]
+    for option in ("--fd", "--direction", "--output"):
+        assert option in examples, option
+    assert "--fd" in examples[examples.index("Exit status") :]
+    explain_help = run("explain", "--help").stdout
+    assert "--forward" in explain_help[explain_help.index("Examples:") :]
