@@ -102,3 +102,18 @@ def test_help_shows_the_new_options_in_examples() -> None:
     assert "--fd" in examples[examples.index("Exit status") :]
     explain_help = run("explain", "--help").stdout
     assert "--forward" in explain_help[explain_help.index("Examples:") :]
+
+
+# --- hessian: an infinite local derivative does not spoil the entries it cannot reach
+
+
+def test_hessian_entry_beside_an_infinite_one_keeps_its_value() -> None:
+    # f = sqrt(x)*y at (0, 1): f_xx = -y/(4 x^1.5) = -inf, f_xy = 1/(2 sqrt(x)) = +inf,
+    # f_yy = 0 (f is linear in y). The yy entry was nan (inf * a zero tangent component).
+    out = run("hessian", "sqrt(x)*y", "--at", "x=0,y=1", "--json")
+    doc = json.loads(out.stdout)
+    assert doc["hessian"] == [[None, None], [None, 0.0]]
+    assert doc["verdicts"][1][1] == "ok"
+    notes = " ".join(doc["notes"])
+    assert "d2/dx dx is -inf" in notes and "d2/dx dy is +inf" in notes
+    assert "nan" not in notes
