@@ -414,7 +414,13 @@ def _detail(
         why = f" ({note})" if note else ""
         return f"equal within tolerance at {points}{skipped}; no proof by SymPy{why}"
     if verdict == "undecided":
-        return f"only {points} could be evaluated{skipped}; no proof by SymPy"
+        if proof is not None:  # proved, but no point where both could be evaluated
+            return (
+                f"only {points} could be evaluated{skipped}; SymPy proves it equal to the "
+                f"derivative ({proof}), but no point confirms it"
+            )
+        why = f" ({note})" if note else ""
+        return f"only {points} could be evaluated{skipped}; no proof by SymPy{why}"
     if difference is not None:
         return str(difference.detail)
     return "it differs from the derivative" + (f" ({note})" if note else "")

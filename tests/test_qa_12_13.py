@@ -117,3 +117,17 @@ def test_hessian_entry_beside_an_infinite_one_keeps_its_value() -> None:
     notes = " ".join(doc["notes"])
     assert "d2/dx dx is -inf" in notes and "d2/dx dy is +inf" in notes
     assert "nan" not in notes
+
+
+# --- check: an undecided claim does not say "no proof" when SymPy proved it
+
+
+def test_undecided_claim_says_what_sympy_found() -> None:
+    # log(x - 100) is undefined at every sample in [-10, 10]; d/dx = 1/(x - 100) by hand.
+    out = run("check", "log(x-100)", "--claim", "x=1/(x-100)", "--json", expect=1)
+    claim = json.loads(out.stdout)["claims"][0]
+    assert claim["verdict"] == "undecided" and claim["points"] == 0
+    assert claim["proof"] is not None
+    assert "no proof" not in claim["detail"] and "SymPy proves it" in claim["detail"]
+    # With a point where it is defined, the same claim is correct.
+    run("check", "log(x-100)", "--claim", "x=1/(x-100)", "--at", "x=101")
