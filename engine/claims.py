@@ -104,9 +104,14 @@ def claims_from_options(items: Sequence[str]) -> list[Claim]:
 def claims_from_file(text: str) -> list[Claim]:
     """The claims of a file of statements `d_NAME = FORMULA` (other statements are helpers
     the claims may read, as in `backprop grad`'s output)."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as a program may start with
     try:
         program = parse(text)
     except ParseError as err:
+        if err.span is None:  # no statement at all (blank, or only comments)
+            raise ClaimError(
+                "the claims file is empty: write claims as d_NAME = FORMULA", text, None
+            ) from None
         raise ClaimError(f"in the claims file: {err.message}", text, err.span, err.kind) from None
     claims: dict[str, Claim] = {}
     for statement in program.statements:

@@ -131,3 +131,21 @@ def test_undecided_claim_says_what_sympy_found() -> None:
     assert "no proof" not in claim["detail"] and "SymPy proves it" in claim["detail"]
     # With a point where it is defined, the same claim is correct.
     run("check", "log(x-100)", "--claim", "x=1/(x-100)", "--at", "x=101")
+
+
+# --- check --claims: a file with a byte-order mark, CRLF line ends, or no claim at all
+
+
+def test_claims_file_with_a_byte_order_mark_and_crlf() -> None:
+    # As a program may: a leading BOM and CRLF line ends. d/dx x^2 = 2x.
+    out = run("check", "x^2", "--claims", "-", stdin="\ufeffd_x = 2*x\r\n".encode())
+    assert "status  correct (1 correct)" in out.stdout
+    out = run("check", "x^2", "--claims", "-", stdin="\ufeff# c\r\nd_x = 2*x +\r\n", expect=2)
+    assert "in the claims file" in out.stderr and "U+FEFF" not in out.stderr
+
+
+def test_an_empty_claims_file_says_so() -> None:
+    for text in ("", "\n\n", "# only a comment\n"):
+        out = run("check", "x^2", "--claims", "-", "--json", stdin=text, expect=2)
+        assert "the claims file is empty" in out.stderr
+        assert json.loads(out.stdout)["error"]["kind"] == "input"
