@@ -39,7 +39,16 @@ from backprop.engine.errors import DomainError, InputError, NumericError
 from backprop.engine.gates import GATES
 from backprop.engine.graph import Graph
 from backprop.engine.passes import backward, depends_on_inputs, forward, live_nodes
-from backprop.parser import Assign, BackpropError, ParseError, Span, name_list, parse, shorten
+from backprop.parser import (
+    Assign,
+    BackpropError,
+    ParseError,
+    Program,
+    Span,
+    name_list,
+    parse,
+    shorten,
+)
 from backprop.parser.lexer import NAME_RE
 from backprop.parser.parse import cycle_collector_paused
 
@@ -300,9 +309,11 @@ def check_claims(
     unknown name).
     """
     with cycle_collector_paused():
-        program = build_graph(parse(source))
+        parsed = parse(source)
+        program = build_graph(parsed)
     if not program.inputs:
         raise InputError("the program has no inputs: there is nothing to differentiate")
+    claims = _without_helpers(claims, program, parsed)
     point = resolve_point(program, at) if at else None
     if point is not None:
         forward(program, point, GATES)  # a point where the program fails is bad input
@@ -319,6 +330,35 @@ def check_claims(
     order = ("correct", "agrees", "undecided", "wrong")  # the status: the worst that occurred
     status = max((r.verdict for r in results), key=order.index, default="correct")
     return ClaimsReport(source, point, samples, seed, tuple(results), status)
+
+
+def _assigned(program: Program) -> set[str]:
+    return {st.name for st in program.statements if isinstance(st, Assign)}
+
+
+def _without_helpers(claims: Sequence[Claim], program: Graph, parsed: Program) -> list[Claim]:
+    """The claims, less a file's d_NAME statements for a NAME that is not an input but is
+    assigned (by the program or the file): the adjoints of intermediate values that
+    `backprop grad` writes, helpers as the file's other statements are."""
+    assigned = _assigned(parsed)
+    in_file: dict[str, set[str]] = {}
+    kept = []
+    for claim in claims:
+        if claim.file and claim.wrt not in program.inputs:
+            if claim.text not in in_file:
+                in_file[claim.text] = _assigned(parse(claim.text))
+            if claim.wrt in assigned or claim.wrt in in_file[claim.text]:
+                continue
+        kept.append(claim)
+    if not kept:
+        names = list(program.inputs)
+        raise ClaimError(
+            f"the claims file has no claim for an input: write them as d_NAME = FORMULA "
+            f"for NAME one of the inputs ({name_list(names)})",
+            claims[0].text,
+            None,
+        )
+    return kept
 
 
 def _with(result: ClaimResult, **changes: Any) -> ClaimResult:

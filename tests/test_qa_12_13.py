@@ -149,3 +149,20 @@ def test_an_empty_claims_file_says_so() -> None:
         out = run("check", "x^2", "--claims", "-", "--json", stdin=text, expect=2)
         assert "the claims file is empty" in out.stderr
         assert json.loads(out.stdout)["error"]["kind"] == "input"
+
+
+# --- check --claims: grad's own output for a program with assigned names
+
+
+def test_grad_output_checks_as_claims_for_a_program_with_assigned_names() -> None:
+    # README: `backprop grad PROGRAM | backprop check PROGRAM --claims -` checks grad's
+    # output. staged.bp assigns den, xpy, ...: grad writes d_den, d_xpy as helpers.
+    grad = run("grad", "-f", "samples/staged.bp").stdout
+    assert "d_den = " in grad
+    out = run("check", "-f", "samples/staged.bp", "--claims", "-", "--json", stdin=grad)
+    doc = json.loads(out.stdout)
+    assert [c["wrt"] for c in doc["claims"]] == ["x", "y"]
+    assert doc["status"] == "correct"
+    # A d_NAME for a name nothing assigns is still a mistake in the file.
+    out = run("check", "x^2", "--claims", "-", stdin="d_z = 2*x\n", expect=2)
+    assert "a claim for z, which is not an input" in out.stderr
