@@ -378,7 +378,11 @@ def result_document(result: Result) -> dict[str, Any]:
             item["value_exact"] = node.value_exact
             item["grad_exact"] = node.grad_exact
         if result.tangents is not None:
-            item["tangent"] = number(result.tangents[node.id])
+            tangent = result.tangents[node.id]
+            item["tangent"] = number(tangent)
+            if tangent is not None and item["tangent"] is None:  # null: say what it is
+                what = "nan" if tangent != tangent else ("+inf" if tangent > 0 else "-inf")
+                item["notes"] = [*item.get("notes", ()), f"tangent is {what}"]
         nodes.append(item)
     check = result.check
     exact: dict[str, Any] = {}

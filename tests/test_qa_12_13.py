@@ -166,3 +166,17 @@ def test_grad_output_checks_as_claims_for_a_program_with_assigned_names() -> Non
     # A d_NAME for a name nothing assigns is still a mistake in the file.
     out = run("check", "x^2", "--claims", "-", stdin="d_z = 2*x\n", expect=2)
     assert "a claim for z, which is not an input" in out.stderr
+
+
+# --- eval --direction --json: a tangent written as null says what it is
+
+
+def test_an_infinite_tangent_is_null_with_a_note() -> None:
+    # sqrt(x)*y at x = 0 along x: d/dx sqrt(x) = 1/(2 sqrt(x)) = +inf, so the tangents of
+    # sqrt(x) and of the product (times y = 1) are +inf; x's own tangent is 1.
+    out = run("eval", "sqrt(x)*y", "--at", "x=0,y=1", "--direction", "x=1", "--json")
+    nodes = json.loads(out.stdout)["nodes"]
+    assert nodes[0]["tangent"] == 1.0
+    for node in nodes[2:]:
+        assert node["tangent"] is None
+        assert "tangent is +inf" in node["notes"]
