@@ -180,3 +180,24 @@ def test_an_infinite_tangent_is_null_with_a_note() -> None:
     for node in nodes[2:]:
         assert node["tangent"] is None
         assert "tangent is +inf" in node["notes"]
+
+
+# --- eval --fd at a gate's kink where the function is differentiable all the same
+
+
+def test_fd_at_a_kink_the_function_does_not_have() -> None:
+    # relu(x)^2 and abs(x)^3 have derivative 0 at 0 (2 relu(x) relu'(x), 3 abs(x)^2 sign(x));
+    # x + 0*abs(x) has derivative 1. Both one-sided differences agree: not "not defined".
+    for program, slope in (("relu(x)^2", 0.0), ("abs(x)^3", 0.0), ("x + 0*abs(x)", 1.0)):
+        fd = fd_of(program, x=0.0)["x"]
+        assert fd.verdict == "good", program
+        assert fd.value is not None and abs(fd.value - slope) < 1e-9, program
+        assert "not defined" not in fd.note
+    # relu(x) - relu(-x) is x (slope 1), but PyTorch's relu'(0) = 0 gives the gradient 0:
+    # a kink verdict with both sides, never "wrong".
+    fd = fd_of("relu(x) - relu(-x)", x=0.0)["x"]
+    assert fd.verdict == "kink" and fd.left == 1.0 and fd.right == 1.0
+    assert "convention" in fd.note
+    # A real kink stays one: abs(x) at 0, left -1, right 1.
+    fd = fd_of("abs(x)", x=0.0)["x"]
+    assert (fd.verdict, fd.left, fd.right) == ("kink", -1.0, 1.0)
