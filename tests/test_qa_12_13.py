@@ -201,3 +201,20 @@ def test_fd_at_a_kink_the_function_does_not_have() -> None:
     # A real kink stays one: abs(x) at 0, left -1, right 1.
     fd = fd_of("abs(x)", x=0.0)["x"]
     assert (fd.verdict, fd.left, fd.right) == ("kink", -1.0, 1.0)
+
+
+# --- check's table: a point of many inputs is listed as ten names and a count
+
+
+def test_check_lists_at_most_ten_coordinates_of_a_point() -> None:
+    # sum of sin(x_i) for 30 inputs: d/dx0 = cos(x0); 2*cos(x0) is wrong (a factor 2).
+    n = 30
+    program = "+".join(f"sin(x{i})" for i in range(n))
+    args = ["check", program, "--claim", "x0=2*cos(x0)", "--samples", "2", "--fd"]
+    out = run(*args, expect=1)
+    line = next(x for x in out.stdout.splitlines() if "differs at" in x)
+    assert "x9 = " in line and "x10 = " not in line and "and 20 more" in line
+    line = next(x for x in out.stdout.splitlines() if "finite difference at" in x)
+    assert "and 20 more" in line
+    doc = json.loads(run(*args, "--json", expect=1).stdout)
+    assert len(doc["claims"][0]["counterexample"]["at"]) == n
