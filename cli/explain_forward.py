@@ -28,7 +28,9 @@ def forward_lines(doc: Any, precision: int | None) -> list[Line]:
         w.line("         ", text)
     at = ", ".join(f"{name} = {num(value)}" for name, value in doc.at.items())
     w.line(("At       ", "bold"), at or "(no inputs)")
-    along = ", ".join(f"{name} = {num(d)}" for name, d in doc.direction.items())
+    from backprop.cli.render import direction_text
+
+    along = direction_text(dict(doc.direction), num, " = ")
     w.line(("Along    ", "bold"), along)
     if precision is not None:
         w.line(

@@ -218,3 +218,16 @@ def test_check_lists_at_most_ten_coordinates_of_a_point() -> None:
     assert "and 20 more" in line
     doc = json.loads(run(*args, "--json", expect=1).stdout)
     assert len(doc["claims"][0]["counterexample"]["at"]) == n
+
+
+def test_a_direction_over_many_inputs_names_the_moving_ones() -> None:
+    # 30 inputs, sum of sin(x_i) at 0.5 along x0 + 2 x5: 3 cos(0.5).
+    n = 30
+    program = "+".join(f"sin(x{i})" for i in range(n))
+    at = ",".join(f"x{i}=0.5" for i in range(n))
+    out = run("eval", program, "--at", at, "--direction", "x0=1,x5=2", "--no-check")
+    line = next(x for x in out.stdout.splitlines() if x.startswith("along"))
+    assert line.startswith("along   x0=1.0, x5=2.0 (the other 28 inputs 0): ")
+    assert math.isclose(float(line.rsplit(" ", 1)[1]), 3 * math.cos(0.5), rel_tol=1e-12)
+    out = run("explain", "--forward", program, "--at", at, "--direction", "x0=1")
+    assert "Along    x0 = 1 (the other 29 inputs 0)" in out.stdout
