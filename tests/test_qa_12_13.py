@@ -231,3 +231,15 @@ def test_a_direction_over_many_inputs_names_the_moving_ones() -> None:
     assert math.isclose(float(line.rsplit(" ", 1)[1]), 3 * math.cos(0.5), rel_tol=1e-12)
     out = run("explain", "--forward", program, "--at", at, "--direction", "x0=1")
     assert "Along    x0 = 1 (the other 29 inputs 0)" in out.stdout
+
+
+def test_hessian_notes_group_entries_not_checked_for_one_reason() -> None:
+    # 12 inputs, next to no time for the check: of 78 distinct entries, the many that
+    # are not checked (how many depends on the clock) share one line.
+    n = 12
+    program = "+".join(f"x{i}*x{(i + 1) % n}" for i in range(n))
+    at = ",".join(f"x{i}=1" for i in range(n))
+    out = run("hessian", program, "--at", at, "--check-seconds", "0.0001")
+    notes = out.stdout.split("\nnotes\n", 1)[1].splitlines()
+    assert len(notes) == 1
+    assert notes[0].count("d2/") == 10 and " more: not checked (" in notes[0]
