@@ -422,6 +422,8 @@ def _judge(
     else:
         verdict = "agrees" if enough else "undecided"
     detail = _detail(verdict, judged, replaced, proof, difference, note)
+    if verdict in ("wrong", "undecided"):
+        detail += _rebound_inputs(program, built.claim)
     fd_result = None
     if fd and first is not None:
         fd_result = _claim_fd(program, built, judge, first)
@@ -439,6 +441,33 @@ def _judge(
         note,
         fd_result,
         first if fd_result is not None else None,
+    )
+
+
+def _rebound_inputs(program: Graph, claim: Claim) -> str:
+    """A note where the claim reads an input that the program assigns (h = tanh(h)): in a
+    claim that name is the program's last binding, not the input."""
+    from backprop.parser.tree import Name, children
+
+    rebound = set(program.inputs) & set(program.names.values())
+    if not rebound:
+        return ""
+    read: set[str] = set()
+    stack: list[Any] = []
+    for statement in parse(claim.text if claim.file else claim.formula).statements:
+        stack.append(statement.value if isinstance(statement, Assign) else statement)
+    while stack:
+        expr = stack.pop()
+        if isinstance(expr, Name):
+            read.add(expr.name)
+        stack.extend(children(expr))
+    names = sorted(read & rebound)
+    if not names:
+        return ""
+    return (
+        f"; note: {name_list(names)} {'is an input' if len(names) == 1 else 'are inputs'} "
+        "that the program assigns: in a claim the name is the program's last binding, "
+        "not the input"
     )
 
 

@@ -243,3 +243,14 @@ def test_hessian_notes_group_entries_not_checked_for_one_reason() -> None:
     notes = out.stdout.split("\nnotes\n", 1)[1].splitlines()
     assert len(notes) == 1
     assert notes[0].count("d2/") == 10 and " more: not checked (" in notes[0]
+
+
+def test_a_claim_reading_a_rebound_input_says_which_binding_it_reads() -> None:
+    # h = tanh(h): d out/d h = 1 - tanh(h)^2 in the input h, but in a claim h is the
+    # program's last binding (README), so the textbook formula is judged wrong: say why.
+    out = run("check", "h = tanh(h)", "--claim", "h=1-tanh(h)^2", "--json", expect=1)
+    claim = json.loads(out.stdout)["claims"][0]
+    assert claim["verdict"] == "wrong"
+    assert "h is an input that the program assigns" in claim["detail"]
+    # Written with the assigned h (tanh of the input), the same derivative is correct.
+    run("check", "h = tanh(h)", "--claim", "h=1-h^2")
