@@ -126,6 +126,10 @@ def forward_lines(doc: Any, precision: int | None) -> list[Line]:
     return w.lines
 
 
+def _word(x: float) -> str:
+    return "nan" if x != x else ("+inf" if x > 0 else "-inf")
+
+
 def forward_document(doc: Any) -> dict[str, Any]:
     """The steps as data for `--json`; non-finite numbers are null."""
     from backprop.engine.explain import finite, symbolic
@@ -156,8 +160,15 @@ def forward_document(doc: Any) -> dict[str, Any]:
             "terms": terms,
             "tangent": finite(step.tangent),
         }
-        if step.notes:
-            item["notes"] = list(step.notes)
+        notes = list(step.notes)
+        # A number written as null says what it is, as the backward walk-through does.
+        for term in step.terms:
+            if term.local is not None and finite(term.local) is None:
+                notes.append(f"the local derivative d/d{term.name} is {_word(term.local)}")
+        if step.tangent is not None and finite(step.tangent) is None:
+            notes.append(f"the tangent is {_word(step.tangent)}")
+        if notes:
+            item["notes"] = notes
         steps.append(item)
     return {
         "expression": doc.source,

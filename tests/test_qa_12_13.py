@@ -254,3 +254,11 @@ def test_a_claim_reading_a_rebound_input_says_which_binding_it_reads() -> None:
     assert "h is an input that the program assigns" in claim["detail"]
     # Written with the assigned h (tanh of the input), the same derivative is correct.
     run("check", "h = tanh(h)", "--claim", "h=1-h^2")
+
+
+def test_explain_forward_json_says_what_a_null_is() -> None:
+    # sqrt(x) at 0 along x: local derivative 1/(2 sqrt(x)) = +inf, and so the tangent.
+    out = run("explain", "--forward", "sqrt(x)", "--at", "x=0", "--json")
+    step = json.loads(out.stdout)["steps"][0]
+    assert step["terms"][0]["local"] is None and step["tangent"] is None
+    assert step["notes"] == ["the local derivative d/dx is +inf", "the tangent is +inf"]
