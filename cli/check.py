@@ -275,8 +275,11 @@ def render_json(report: Any) -> str:
     return json.dumps(document(report), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
 
 
-def _point(at: dict[str, float]) -> str:
-    return ", ".join(f"{name} = {number(value)}" for name, value in at.items())
+def _point(at: dict[str, float], shown: int = 10) -> str:
+    """The point's first ten coordinates, then how many more (--json has them all)."""
+    text = ", ".join(f"{name} = {number(value)}" for name, value in list(at.items())[:shown])
+    more = len(at) - shown
+    return f"{text} and {more:,} more (all in --json)" if more > 0 else text
 
 
 def render_plain(report: Any) -> str:

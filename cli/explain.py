@@ -40,6 +40,7 @@ Examples:
   backprop explain -f samples/fanout.bp --json
   backprop explain "(1-cos(x))/x^2" --at x=1e-5 --digits 30    # in 30 digits (mpmath)
   backprop explain -f samples/perceptron.bp --html -o perceptron.html   # the page
+  backprop explain --forward -f samples/circuit.bp --direction x=1,y=1   # forward mode
 """
 
 WORDED = ("max", "min")  # local derivatives said in words, not worked with numbers

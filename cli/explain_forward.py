@@ -28,7 +28,9 @@ def forward_lines(doc: Any, precision: int | None) -> list[Line]:
         w.line("         ", text)
     at = ", ".join(f"{name} = {num(value)}" for name, value in doc.at.items())
     w.line(("At       ", "bold"), at or "(no inputs)")
-    along = ", ".join(f"{name} = {num(d)}" for name, d in doc.direction.items())
+    from backprop.cli.render import direction_text
+
+    along = direction_text(dict(doc.direction), num, " = ")
     w.line(("Along    ", "bold"), along)
     if precision is not None:
         w.line(
@@ -124,6 +126,10 @@ def forward_lines(doc: Any, precision: int | None) -> list[Line]:
     return w.lines
 
 
+def _word(x: float) -> str:
+    return "nan" if x != x else ("+inf" if x > 0 else "-inf")
+
+
 def forward_document(doc: Any) -> dict[str, Any]:
     """The steps as data for `--json`; non-finite numbers are null."""
     from backprop.engine.explain import finite, symbolic
@@ -154,8 +160,15 @@ def forward_document(doc: Any) -> dict[str, Any]:
             "terms": terms,
             "tangent": finite(step.tangent),
         }
-        if step.notes:
-            item["notes"] = list(step.notes)
+        notes = list(step.notes)
+        # A number written as null says what it is, as the backward walk-through does.
+        for term in step.terms:
+            if term.local is not None and finite(term.local) is None:
+                notes.append(f"the local derivative d/d{term.name} is {_word(term.local)}")
+        if step.tangent is not None and finite(step.tangent) is None:
+            notes.append(f"the tangent is {_word(step.tangent)}")
+        if notes:
+            item["notes"] = notes
         steps.append(item)
     return {
         "expression": doc.source,
@@ -191,9 +204,9 @@ def render_json(doc: Any) -> str:
 def explain(source: str, point: dict[str, float], direction: tuple[str, ...]) -> Any:
     """The forward walk-through along --direction (default: the first input)."""
     from backprop.engine.explain_forward import explain_forward
-    from backprop.engine.point import parse_at
+    from backprop.engine.point import parse_direction
 
-    along = dict(parse_at(direction, where="--direction"))
+    along = parse_direction(direction)
     if not along:
         from backprop.engine.build import build_graph
         from backprop.parser import parse

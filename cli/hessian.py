@@ -145,11 +145,19 @@ def render_text(h: Any, precision: int | None) -> str:
     check = h.check
     lines.append(f"check         {check.method}: {check.status}; {check.message}")
     notes = list(h.notes)
+    # Entries with the same verdict and reason share a line: ten names, then a count.
+    groups: dict[tuple[str, str], list[str]] = {}
     for a, row in enumerate(h.verdicts):
         for b, verdict in enumerate(row):
             if verdict not in ("ok", "", "n/a") and b >= a:
-                lines_reason = h.reasons[a][b]
-                notes.append(f"d2/d{names[a]} d{names[b]}: {verdict} ({lines_reason})")
+                key = (verdict, h.reasons[a][b])
+                groups.setdefault(key, []).append(f"d2/d{names[a]} d{names[b]}")
+    for (verdict, reason), entries in groups.items():
+        if len(entries) == 1:
+            notes.append(f"{entries[0]}: {verdict} ({reason})")
+        else:
+            more = f" and {len(entries) - 10:,} more" if len(entries) > 10 else ""
+            notes.append(f"{', '.join(entries[:10])}{more}: {verdict} ({reason})")
     flagged = sorted(
         {
             (min(a, b), max(a, b))

@@ -50,11 +50,15 @@ Examples:
   backprop eval --at x=1 -- "-x**2"                 # a program starting with '-' goes after --
   backprop eval "x*sin(y)" --grid x=0:1:5 --grid y=-1:1:3 --format csv    # 15 points
   backprop eval -f samples/perceptron.bp --points data.csv -o out.csv       # a row per point
+  backprop eval -f samples/perceptron.bp --fd       # a finite difference beside SymPy's value
+  backprop eval "x^2*y" --at x=1,y=2 --direction x=1,y=1       # forward mode: a tangent column
+  backprop eval "u = x*y; v = x + y" --at x=1,y=2 --output u --output v --json
 
 \b
 Exit status: 0 success, 1 the SymPy cross-check found a wrong gradient
 (mismatch, or inaccurate: float rounding lost it; with --strict, also
-n/a, partial or not checked), 2 bad input (syntax, unknown name, missing
+n/a, partial or not checked; with --fd, a finite difference that calls
+a gradient wrong), 2 bad input (syntax, unknown name, missing
 value, domain error such as log(-1)), 3 internal error, 130 interrupted.
 With --json, an error also writes {"error": {"kind": ..., "message": ...,
 "span": ...}} on stdout.
@@ -522,9 +526,9 @@ def eval_command(
     source, point = load(program, path, at, source_box)
     along = None
     if direction:
-        from backprop.engine.point import parse_at
+        from backprop.engine.point import parse_direction
 
-        along = dict(parse_at(direction, where="--direction"))
+        along = parse_direction(direction)
     result = evaluate(
         source,
         point,

@@ -116,7 +116,7 @@ def _footer(result: Result, precision: int | None) -> list[str]:
         for name, grad in grads.items():
             lines.append(f"  {name.ljust(width)}  {fmt(grad, precision) or 'none'}")
     if result.direction is not None:
-        along = ", ".join(f"{n}={fmt(d, precision)}" for n, d in result.direction.items())
+        along = direction_text(result.direction, lambda d: fmt(d, precision), "=")
         derivative = fmt(result.directional_derivative, precision)
         lines.append(f"along   {along}: directional derivative {derivative}")
         n, m = len(result.direction), len(result.output_gradients or {}) or 1
@@ -346,6 +346,19 @@ def render_rich(result: Result, precision: int | None = None, width: int | None 
     return Group(*parts, Text(""), footer)
 
 
+def direction_text(direction: dict[str, float], show: Any, equals: str) -> str:
+    """`x=1, y=0`; past ten inputs, only the components that are not 0 (ten at most)."""
+    items = list(direction.items())
+    if len(items) <= 10:
+        return ", ".join(f"{n}{equals}{show(d)}" for n, d in items)
+    moving = [(n, d) for n, d in items if d != 0.0]
+    text = ", ".join(f"{n}{equals}{show(d)}" for n, d in moving[:10])
+    if len(moving) > 10:
+        text += f" and {len(moving) - 10:,} more"
+    rest = len(items) - len(moving)
+    return f"{text} (the other {rest:,} inputs 0)" if rest else text
+
+
 def _node_item(node: NodeResult, result: Result) -> dict[str, Any]:
     """One node of the JSON document, as a dict (see schema/eval.schema.json)."""
     item: dict[str, Any] = {
@@ -373,7 +386,11 @@ def _node_item(node: NodeResult, result: Result) -> dict[str, Any]:
         item["value_exact"] = node.value_exact
         item["grad_exact"] = node.grad_exact
     if result.tangents is not None:
-        item["tangent"] = _finite(result.tangents[node.id])
+        tangent = result.tangents[node.id]
+        item["tangent"] = _finite(tangent)
+        if tangent is not None and item["tangent"] is None:  # null: say what it is
+            what = "nan" if tangent != tangent else ("+inf" if tangent > 0 else "-inf")
+            item["notes"] = [*item.get("notes", ()), f"tangent is {what}"]
     return item
 
 

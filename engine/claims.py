@@ -40,7 +40,16 @@ from backprop.engine.errors import DomainError, InputError, NumericError
 from backprop.engine.gates import GATES
 from backprop.engine.graph import Graph
 from backprop.engine.passes import backward, depends_on_inputs, forward, live_nodes
-from backprop.parser import Assign, BackpropError, ParseError, Span, name_list, parse, shorten
+from backprop.parser import (
+    Assign,
+    BackpropError,
+    ParseError,
+    Program,
+    Span,
+    name_list,
+    parse,
+    shorten,
+)
 from backprop.parser.lexer import NAME_RE
 from backprop.parser.parse import cycle_collector_paused
 
@@ -105,9 +114,14 @@ def claims_from_options(items: Sequence[str]) -> list[Claim]:
 def claims_from_file(text: str) -> list[Claim]:
     """The claims of a file of statements `d_NAME = FORMULA` (other statements are helpers
     the claims may read, as in `backprop grad`'s output)."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as a program may start with
     try:
         program = parse(text)
     except ParseError as err:
+        if err.span is None:  # no statement at all (blank, or only comments)
+            raise ClaimError(
+                "the claims file is empty: write claims as d_NAME = FORMULA", text, None
+            ) from None
         raise ClaimError(f"in the claims file: {err.message}", text, err.span, err.kind) from None
     claims: dict[str, Claim] = {}
     for statement in program.statements:
@@ -301,9 +315,11 @@ def check_claims(
     unknown name).
     """
     with cycle_collector_paused():
-        program = build_graph(parse(source))
+        parsed = parse(source)
+        program = build_graph(parsed)
     if not program.inputs:
         raise InputError("the program has no inputs: there is nothing to differentiate")
+    claims = _without_helpers(claims, program, parsed)
     point = resolve_point(program, at) if at else None
     if point is not None:
         forward(program, point, GATES)  # a point where the program fails is bad input
@@ -322,6 +338,35 @@ def check_claims(
     order = ("correct", "agrees", "undecided", "wrong")  # the status: the worst that occurred
     status = max((r.verdict for r in results), key=order.index, default="correct")
     return ClaimsReport(source, point, samples, seed, tuple(results), status, given)
+
+
+def _assigned(program: Program) -> set[str]:
+    return {st.name for st in program.statements if isinstance(st, Assign)}
+
+
+def _without_helpers(claims: Sequence[Claim], program: Graph, parsed: Program) -> list[Claim]:
+    """The claims, less a file's d_NAME statements for a NAME that is not an input but is
+    assigned (by the program or the file): the adjoints of intermediate values that
+    `backprop grad` writes, helpers as the file's other statements are."""
+    assigned = _assigned(parsed)
+    in_file: dict[str, set[str]] = {}
+    kept = []
+    for claim in claims:
+        if claim.file and claim.wrt not in program.inputs:
+            if claim.text not in in_file:
+                in_file[claim.text] = _assigned(parse(claim.text))
+            if claim.wrt in assigned or claim.wrt in in_file[claim.text]:
+                continue
+        kept.append(claim)
+    if not kept:
+        names = list(program.inputs)
+        raise ClaimError(
+            f"the claims file has no claim for an input: write them as d_NAME = FORMULA "
+            f"for NAME one of the inputs ({name_list(names)})",
+            claims[0].text,
+            None,
+        )
+    return kept
 
 
 def _with(result: ClaimResult, **changes: Any) -> ClaimResult:
@@ -401,6 +446,8 @@ def _judge(
         verdict = "agrees" if enough else "undecided"
     word = given_up_word(given_points, samples)
     detail = _detail(verdict, judged, replaced, proof, difference, note, word)
+    if verdict in ("wrong", "undecided"):
+        detail += _rebound_inputs(program, built.claim)
     fd_result = None
     if fd and first is not None:
         fd_result = _claim_fd(program, built, judge, first)
@@ -418,6 +465,33 @@ def _judge(
         note,
         fd_result,
         first if fd_result is not None else None,
+    )
+
+
+def _rebound_inputs(program: Graph, claim: Claim) -> str:
+    """A note where the claim reads an input that the program assigns (h = tanh(h)): in a
+    claim that name is the program's last binding, not the input."""
+    from backprop.parser.tree import Name, children
+
+    rebound = set(program.inputs) & set(program.names.values())
+    if not rebound:
+        return ""
+    read: set[str] = set()
+    stack: list[Any] = []
+    for statement in parse(claim.text if claim.file else claim.formula).statements:
+        stack.append(statement.value if isinstance(statement, Assign) else statement)
+    while stack:
+        expr = stack.pop()
+        if isinstance(expr, Name):
+            read.add(expr.name)
+        stack.extend(children(expr))
+    names = sorted(read & rebound)
+    if not names:
+        return ""
+    return (
+        f"; note: {name_list(names)} {'is an input' if len(names) == 1 else 'are inputs'} "
+        "that the program assigns: in a claim the name is the program's last binding, "
+        "not the input"
     )
 
 
@@ -439,7 +513,13 @@ def _detail(
         why = f" ({note})" if note else ""
         return f"equal within tolerance at {points}{skipped}; no proof by SymPy{why}"
     if verdict == "undecided":
-        return f"only {points} could be evaluated{skipped}; no proof by SymPy"
+        if proof is not None:  # proved, but no point where both could be evaluated
+            return (
+                f"only {points} could be evaluated{skipped}; SymPy proves it equal to the "
+                f"derivative ({proof}), but no point confirms it"
+            )
+        why = f" ({note})" if note else ""
+        return f"only {points} could be evaluated{skipped}; no proof by SymPy{why}"
     if difference is not None:
         return str(difference.detail)
     return "it differs from the derivative" + (f" ({note})" if note else "")

@@ -224,6 +224,24 @@ def _one(
     if kinked or (left is None and right is None):
         if kinked:
             note = f"{name} is at a kink: the derivative is not defined there"
+            lone, rone = _simple_side(f, -1, h), _simple_side(f, 1, h)
+            if lone is not None and rone is not None and _sides_agree(lone, rone, h):
+                # relu(x)^2 or x + 0*abs(x) at 0: a gate's kink, but the function is
+                # differentiable there: compare with the sides' mean.
+                found = _compare(
+                    h,
+                    (lone + rone) / 2.0,
+                    lone,
+                    0.0,
+                    grad,
+                    f"{name} is at a gate's kink, but the one-sided differences agree",
+                )
+                if found.verdict in ("good", "fine"):
+                    return found
+                note = (
+                    f"{name} is at a gate's kink; the one-sided differences agree, but the "
+                    "gate's convention there (PyTorch's) gives another gradient"
+                )
         elif left is None and right is None and not ({-1, 1} <= side.keys()):
             return FiniteDifference(
                 h, None, note=f"the program is undefined within {h!r} of the point"
@@ -255,6 +273,12 @@ def _one(
     return _compare(h, value, rough, noise, grad, note)
 
 
+def _sides_agree(left: float, right: float, h: float) -> bool:
+    """The one-sided differences at a kink agree: within 1e-4 of each other, or of h
+    where both are near 0 (their truncation error is of order h^2)."""
+    return abs(left - right) <= 1e-4 * max(abs(left), abs(right), h)
+
+
 def _simple_side(f: Mapping[int, float], sign: int, h: float) -> float | None:
     """The one-sided difference on one side of a kink (second order where it can be)."""
     if sign not in f:
@@ -279,9 +303,12 @@ def _compare(
     # A difference within the finite difference's own rounding counts as none.
     effective = 0.0 if scale == 0 else max(0.0, abs(grad - value) - noise) / scale
     verdict = band(effective)
-    if verdict == "wrong" and abs(value - rough) >= 0.01 * abs(grad - value):
+    if verdict == "wrong" and (
+        abs(value - rough) >= 0.01 * abs(grad - value) or relative_error(value, rough) > 0.01
+    ):
         # The differences with steps h and 2h disagree as much as it and the
-        # gradient do: the function changes too fast at this step (a pole nearby).
+        # gradient do, or by more than 1% of themselves: the function changes too
+        # fast at this step (a pole or the domain's edge nearby, a fast oscillation).
         verdict = "uneasy"
         extra = "the finite difference is unreliable here: steps h and 2h disagree"
         note = f"{note}; {extra}" if note else extra

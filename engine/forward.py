@@ -29,6 +29,8 @@ from typing import Any
 from backprop.engine.gates import GATES, Gate
 from backprop.engine.graph import Graph
 
+_INF = float("inf")
+
 
 @dataclass(frozen=True, slots=True)
 class Step:
@@ -135,10 +137,15 @@ def tangent_vectors(
     called every 256 nodes (a budget's clock)."""
     n = len(seeds)
     tangent: list[list[Any] | None] = [None] * len(ops)
+    # Which seeds reach each node (bit k: seed k): a component no seed's tangent
+    # reaches is a structural zero, as in `tangents`, so an infinite local
+    # derivative times it is 0, not inf * 0 = nan (sqrt(x)*y at x = 0: d2/dy dy = 0).
+    reach = [0] * len(ops)
     for k, i in enumerate(seeds):
         unit = [zero] * n
         unit[k] = one
         tangent[i] = unit
+        reach[i] |= 1 << k
     fast, safe = arithmetic
     for i, op in enumerate(ops):
         if check is not None and not i % 256:
@@ -154,13 +161,16 @@ def tangent_vectors(
         local = local_derivatives(gate, args, values[i], fast, safe)
         flat = _flat(gate, args, values[i])
         total: list[Any] | None = None
-        for t, d, still in zip(incoming, local, flat):
+        for j, t, d, still in zip(ins, incoming, local, flat):
             if t is None or d is None or still:
                 continue
+            reach[i] |= reach[j]
             if d == 1.0:
                 c = t  # exact: x * 1 is x (the lists are never changed in place)
             elif d == -1.0:
                 c = [-x for x in t]
+            elif not abs(d) < _INF:  # inf or nan: only where a seed's tangent arrives
+                c = [d * x if reach[j] >> k & 1 else zero for k, x in enumerate(t)]
             else:
                 c = [d * x for x in t]
             total = c if total is None else [a + b for a, b in zip(total, c)]

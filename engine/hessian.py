@@ -33,7 +33,7 @@ from backprop.engine.forward import tangent_vectors
 from backprop.engine.gates import GATES
 from backprop.engine.graph import Graph
 from backprop.engine.passes import backward, forward
-from backprop.parser import name_list, parse
+from backprop.parser import name_list, parse, shorten
 from backprop.parser.parse import cycle_collector_paused
 
 REL_TOL = 1e-9
@@ -87,6 +87,9 @@ def wanted_inputs(graph: Graph, wrt: Sequence[str] | None) -> list[str]:
 
         verb = "is not an input" if len(unknown) == 1 else "are not inputs"
         raise InputError(f"{name_list(unknown)} {verb}; {list_inputs(names)}")
+    repeated = [n for n in dict.fromkeys(wrt) if list(wrt).count(n) > 1]
+    if repeated:
+        raise InputError(f"{shorten(repeated[0])} is given twice in --wrt")
     return [n for n in names if n in set(wrt)]
 
 

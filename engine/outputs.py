@@ -26,22 +26,40 @@ def statement_names(graph: Graph) -> list[str]:
     return list(dict.fromkeys(graph.names[i] for i in sorted(graph.names)))
 
 
+def _bindings(graph: Graph) -> dict[str, int]:
+    """Each input's node, and each assigned name's node at the end of the program.
+
+    `v = u` or `u = x` makes no node (the build gives it the node it reads), so
+    the names the graph's nodes carry are not enough: walk the assignments.
+    """
+    from backprop.parser import parse
+    from backprop.parser.tree import Assign, Name
+
+    env: dict[str, int] = dict(graph.inputs)
+    made = iter(sorted(graph.names))  # the nodes that assignments made, in order
+    for statement in parse(graph.source).statements:
+        if not isinstance(statement, Assign):
+            continue
+        value = statement.value
+        if isinstance(value, Name) and value.name in env:
+            env[statement.name] = env[value.name]
+        else:
+            env[statement.name] = next(made)
+    return env
+
+
 def resolve_outputs(graph: Graph, names: Sequence[str]) -> list[int]:
     """The node of each named output: the last binding of an assigned name, or an input."""
-    last: dict[str, int] = {}
-    for i in sorted(graph.names):
-        last[graph.names[i]] = i
+    last = _bindings(graph)
     found = []
     unknown = []
     for name in names:
         if name in last:
             found.append(last[name])
-        elif name in graph.inputs:
-            found.append(graph.inputs[name])
         else:
             unknown.append(name)
     if unknown:
-        known = statement_names(graph)
+        known = [n for n in last if n not in graph.inputs or n in graph.names.values()]
         listed = (
             f"the named statements are: {name_list(known)}"
             if known

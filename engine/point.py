@@ -34,6 +34,17 @@ def parse_at(items: Iterable[str], where: str = "--at") -> list[tuple[str, float
     return pairs
 
 
+def parse_direction(items: Iterable[str]) -> dict[str, float]:
+    """`--direction x=1,y=0` as a mapping; a name given twice is an error, as in --at."""
+    pairs = parse_at(items, where="--direction")
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            raise InputError(f"{shorten(name)} is given twice in --direction")
+        seen.add(name)
+    return dict(pairs)
+
+
 def _number(name: str, text: str, where: str) -> float:
     digits = text[1:] if text[:1] in "+-" else text
     if not NUMBER_RE.fullmatch(digits):
