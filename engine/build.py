@@ -120,10 +120,11 @@ class GraphMaker:
         self.first = made
 
     def player(self, calls: list[tuple[Any, ...]]) -> Callable[[list[int]], None] | None:
-        """A statement the parser recorded (parser/parse.py's _Recorder), made again at
-        an offset in a few list operations rather than a call per piece: the
-        same references, spans, constants, names and limit as those calls
-        would give. None when a name could be a constant (pi, e): the calls."""
+        """What makes a statement the parser recorded (parser/parse.py's _Recorder)
+        again at each of a list of offsets, one after the other, in a few list
+        operations rather than a call per piece: the same references, spans,
+        constants, names and limit as the calls replayed would give. None when a
+        name could be a constant (pi, e): then the calls are replayed."""
         names: list[str] = []  # the names read, looked up again at each replay
         made: list[int] = []  # what each call made: j >= 0 the j-th new node, ~k the k-th name
         ops: list[str] = []
@@ -132,6 +133,7 @@ class GraphMaker:
         rel_ends: list[int] = []
         consts: list[tuple[int, tuple[str, float]]] = []
         statement: tuple[Any, ...] = ()
+        spec: tuple[int, ...]
         for call in calls:
             code = call[0]
             if code == 5:
