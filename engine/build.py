@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from itertools import chain, cycle, repeat
 from operator import add, itemgetter
 from typing import Any
@@ -58,6 +58,9 @@ class GraphMaker:
         self.ends: list[int] = []
         self.constants: dict[int, tuple[str, float]] = {}  # reference -> (label, value)
         self.names: dict[int, str] = {}  # reference -> the name its assignment gave it
+        # Runs of a statement made in one go (`player`): the first reference, the
+        # number of statements, and each node's inputs as (first reference, step).
+        self.runs: list[tuple[int, int, list[list[tuple[int, int]]]]] = []
         self.first = 0  # the first reference of the statement being read
         self.output = 0
 
@@ -212,30 +215,27 @@ class GraphMaker:
 
             # From the second statement on, each reads its target as the node the one
             # before it made, and every other name as it is now: every input of every
-            # node is an arithmetic sequence (or a constant) over the statements, and
-            # the columns are made from those sequences without a call per statement.
-            def column(slot: int) -> Iterator[int]:
-                if slot < count:  # the slot-th node this statement makes
-                    return iter(range(start + slot, start + slot + runs * count, count))
-                name = names[slot - count]
-                if name == target:
-                    made = start - count + result
-                    return iter(range(made, made + runs * count, count))
-                return repeat(env[name], runs)
-
-            try:
-                inputs = [
-                    zip(*[column(k if k >= 0 else count + ~k) for k in spec])
-                    if spec
-                    else repeat((), runs)
-                    for spec in specs
-                ]
-            except KeyError:  # a name not met yet (cannot be: the first statement met it)
-                for base in rest:
-                    play(base)
-                return
+            # node is an arithmetic sequence of references over the statements (or one
+            # reference), kept as such (`finish` makes the input tuples from them) and
+            # the other columns made from them, without a call per statement.
+            columns: list[list[tuple[int, int]]] = []  # per node: (first, step) per input
+            for spec in specs:
+                column = []
+                for k in spec:
+                    if k >= 0:  # the k-th node this statement makes
+                        column.append((start + k, count))
+                    elif names[~k] == target:  # the node the statement before made
+                        column.append((start - count + result, count))
+                    elif names[~k] in env:
+                        column.append((env[names[~k]], 0))
+                    else:  # a name not met yet (cannot be: the first statement met it)
+                        for base in rest:
+                            play(base)
+                        return
+                columns.append(column)
+            self.runs.append((start, runs, columns))
             self_ops.extend(ops * runs)
-            self_args.extend(chain.from_iterable(zip(*inputs)))
+            self_args.extend(repeat((), runs * count))  # in self.runs
             each = chain.from_iterable(map(repeat, rest, repeat(count)))
             self_starts.extend(map(add, each, cycle(rel_starts)))
             each = chain.from_iterable(map(repeat, rest, repeat(count)))
@@ -263,29 +263,48 @@ class GraphMaker:
             make_node(ids[~k], "var", (), start, end, name, 0.0)
             for (name, k), (start, end) in zip(self.inputs.items(), self.input_spans)
         ]
-        # A piece at a time: each node's inputs as ids, then the node tuples made
-        # from the columns (a constant's label and value); each piece's
-        # reference tuples are let go as soon as it is made (a lower peak).
+        # The node tuples are made from columns: a constant's label and value,
+        # each node's inputs as ids, then a piece of nodes at a time.
         labels, values = [""] * m, [0.0] * m
         for ref, (label, value) in self.constants.items():
             labels[ref] = label
             values[ref] = value
         args_of, ops, starts, ends = self.args, self.ops, self.starts, self.ends
         kind = repeat(Node)
-        for lo in range(0, m, _PIECE):
-            hi = min(lo + _PIECE, m)
-            inputs: list[tuple[int, ...]] = []
-            keep = inputs.append
-            for args in args_of[lo:hi]:
+        to_id = ids.__getitem__
+        # Each node's inputs as ids: a run's from its sequences (the nodes of one
+        # statement at a time), the others' from their references, which are let go.
+        inputs: list[tuple[int, ...]] = []
+        keep = inputs.append
+        at = 0
+        for first, count, columns in [*self.runs, (m, 0, [])]:
+            for args in args_of[at:first]:
                 if len(args) == 2:
                     keep((ids[args[0]], ids[args[1]]))
                 elif len(args) == 1:
                     keep((ids[args[0]],))
                 else:
                     keep(tuple([ids[a] for a in args]))
-            args_of[lo:hi] = [()] * (hi - lo)
-            columns = (ids[lo:hi], ops[lo:hi], inputs, starts[lo:hi], ends[lo:hi])
-            rows = zip(*columns, labels[lo:hi], values[lo:hi])
+            args_of[at:first] = [()] * (first - at)
+            made = [
+                zip(
+                    *[
+                        map(to_id, range(ref, ref + step * count, step))
+                        if step
+                        else repeat(ids[ref], count)
+                        for ref, step in column
+                    ]
+                )
+                if column
+                else repeat((), count)
+                for column in columns
+            ]
+            inputs.extend(chain.from_iterable(zip(*made)))
+            at = first + count * len(columns)
+        for lo in range(0, m, _PIECE):
+            hi = min(lo + _PIECE, m)
+            piece = (ids[lo:hi], ops[lo:hi], inputs[lo:hi], starts[lo:hi], ends[lo:hi])
+            rows = zip(*piece, labels[lo:hi], values[lo:hi])
             nodes.extend(map(tuple.__new__, kind, rows))
         del labels, values
         names = {ids[ref]: name for ref, name in self.names.items()}
@@ -293,7 +312,7 @@ class GraphMaker:
         nodes.clear()
         # The references are done with: free them before the passes below.
         self.ops, self.args, self.starts, self.ends = [], [], [], []
-        self.constants, self.env = {}, {}
+        self.constants, self.env, self.runs = {}, {}, []
         depends = depends_on_inputs(graph)
         live = live_nodes(graph, depends)
         return Graph(
