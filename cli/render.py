@@ -11,7 +11,6 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import chain, repeat
-from math import isfinite
 from operator import add, sub
 from typing import Any
 
@@ -501,7 +500,8 @@ def _node_lines(result: Result, lines: int = 4096) -> Iterator[list[str]]:
     for lo in range(0, count, lines):
         hi = min(lo + lines, count)
         chunk = values[lo:hi]
-        floats = set(map(type, chunk)) == {float} and all(map(isfinite, chunk))
+        # Floats, all finite (x - x is 0.0, falsy, for a finite x; nan otherwise).
+        floats = set(map(type, chunk)) == {float} and not any(map(sub, chunk, chunk))
         try:
             grad_texts = dumps(grads[lo:hi])[1:-1].split(", ")
         except ValueError:  # an infinite gradient: "null" (_finite)
