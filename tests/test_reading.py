@@ -254,6 +254,7 @@ def generic_json(result: Any) -> str:
         ("h = relu(x) + sqrt(y)\nh*u", {"x": 0, "y": 0, "u": 0}, False),  # kink, inf, unused
         ('a = (x # ünïcode "quoted" \\ back\n + 1)\na*2', {"x": 1}, False),  # escapes in text
         ("s = x\n" + "s = s*0.5 + pi\n" * 3_000 + "s", {"x": 1e-300}, False),  # long
+        ("h = x\n" + "h = tanh(0.5*h + y)\n" * 5_000 + "h", {"x": 0.3, "y": 0.1}, False),  # a run
     ],
 )
 def test_json_is_the_documented_dict_written_by_json_dumps(
