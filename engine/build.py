@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
+from bisect import bisect_left
 from collections.abc import Callable
 from itertools import chain, cycle, repeat
 from operator import add, itemgetter
@@ -265,10 +266,8 @@ class GraphMaker:
         ]
         # The node tuples are made from columns: a constant's label and value,
         # each node's inputs as ids, then a piece of nodes at a time.
-        labels, values = [""] * m, [0.0] * m
-        for ref, (label, value) in self.constants.items():
-            labels[ref] = label
-            values[ref] = value
+        constants = self.constants
+        const_refs = sorted(constants)
         args_of, ops, starts, ends = self.args, self.ops, self.starts, self.ends
         kind = repeat(Node)
         to_id = ids.__getitem__
@@ -278,14 +277,16 @@ class GraphMaker:
         keep = inputs.append
         at = 0
         for first, count, columns in [*self.runs, (m, 0, [])]:
-            for args in args_of[at:first]:
-                if len(args) == 2:
-                    keep((ids[args[0]], ids[args[1]]))
-                elif len(args) == 1:
-                    keep((ids[args[0]],))
-                else:
-                    keep(tuple([ids[a] for a in args]))
-            args_of[at:first] = [()] * (first - at)
+            for lo in range(at, first, _PIECE):  # the references let go a piece at a time
+                hi = min(lo + _PIECE, first)
+                for args in args_of[lo:hi]:
+                    if len(args) == 2:
+                        keep((ids[args[0]], ids[args[1]]))
+                    elif len(args) == 1:
+                        keep((ids[args[0]],))
+                    else:
+                        keep(tuple([ids[a] for a in args]))
+                args_of[lo:hi] = [()] * (hi - lo)
             made = [
                 zip(
                     *[
@@ -301,12 +302,18 @@ class GraphMaker:
             ]
             inputs.extend(chain.from_iterable(zip(*made)))
             at = first + count * len(columns)
+        at = 0  # in const_refs
         for lo in range(0, m, _PIECE):
             hi = min(lo + _PIECE, m)
+            labels, values = [""] * (hi - lo), [0.0] * (hi - lo)
+            stop = bisect_left(const_refs, hi, at)
+            for ref in const_refs[at:stop]:
+                labels[ref - lo], values[ref - lo] = constants[ref]
+            at = stop
             piece = (ids[lo:hi], ops[lo:hi], inputs[lo:hi], starts[lo:hi], ends[lo:hi])
-            rows = zip(*piece, labels[lo:hi], values[lo:hi])
+            rows = zip(*piece, labels, values)
             nodes.extend(map(tuple.__new__, kind, rows))
-        del labels, values
+        del inputs
         names = {ids[ref]: name for ref, name in self.names.items()}
         graph = Graph(tuple(nodes), ids[self.output], self.inputs, self.source)
         nodes.clear()
