@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from itertools import chain, repeat
+from operator import add, sub
 from typing import Any
 
 from backprop.cli.numbers import number
@@ -470,64 +472,99 @@ def _dumps(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, indent=indent, allow_nan=False, ensure_ascii=False)
 
 
-def _node_lines(result: Result) -> Iterator[str]:
-    """Each node as one line of JSON, the same text as `_dumps(_node_item(node))`.
+def _node_lines(result: Result, lines: int = 4096) -> Iterator[list[str]]:
+    """The nodes as lines of JSON, in lists of about `lines`: each line the same text
+    as `_dumps(_node_item(node))`.
 
-    The common node (no check, no notes, a finite float value) is written by a
-    template, the JSON of its op, text and name made once per distinct text
-    (an unrolled loop repeats them); any other goes through json.dumps.
+    Common nodes (no check, no notes, finite numbers) are written column by
+    column: the values, gradients and inputs of a whole piece by one
+    json.dumps each (floats as repr, as json.dumps writes them), the op, text
+    and name by a JSON head made once per distinct text (an unrolled loop
+    repeats them), and every line by one template. A piece with anything
+    else goes node by node.
     """
-    from json.encoder import encode_basestring  # json.dumps's own, with ensure_ascii=False
-
     nodes = result.nodes
     plain = result.digits is None and result.fd is None and result.tangents is None
+    count = len(nodes)
     if not plain or not isinstance(nodes, NodeResults):
-        for node in nodes:
-            yield _dumps(_node_item(node, result))
+        for lo in range(0, count, lines):
+            yield [_dumps(_node_item(nodes[i], result)) for i in range(lo, min(lo + lines, count))]
         return
+    from json.encoder import encode_basestring  # json.dumps's own, with ensure_ascii=False
+
     graph, values, grads, notes, checks = nodes.parts()
     source, names, text = graph.source, graph.names, nodes.text
-    checked = any(c is not None for c in checks)
-    heads: dict[tuple[str, object], str] = {}
-    tails: dict[tuple[str, object], str] = {}
-    for i, (_, op, inputs, start, end, label, _) in enumerate(graph.nodes):
-        value = values[i]
-        if type(value) is not float or value - value or (checked and checks[i] is not None):
-            yield _dumps(_node_item(nodes[i], result))
+    checked = checks.count(None) != len(checks)
+    graph_nodes = graph.nodes
+    # The text of a node depends only on its first 81 characters (Graph.text).
+    cut = repeat(81)
+    get_raw = source.__getitem__
+    heads: dict[tuple[str, str], str] = {}
+    named = iter(sorted(names.items()))
+    name_at, name = next(named, (count, ""))
+    name_json: dict[str, str] = {}
+    with_notes = iter(sorted(notes))
+    noted = next(with_notes, count)
+    template = '{"id": %d, %s, "span": [%d, %d], "inputs": [%s], "value": %r, "grad": %s}'
+    joined: dict[int, str] = {}
+
+    def joined_template(n: int) -> str:
+        if n not in joined:
+            joined[n] = ",\n    ".join([template] * n)
+        return joined[n]
+
+    dumps = json.JSONEncoder(allow_nan=False, ensure_ascii=False).encode
+    for lo in range(0, count, lines):
+        hi = min(lo + lines, count)
+        chunk = values[lo:hi]
+        # Floats, all finite (x - x is 0.0, falsy, for a finite x; nan otherwise).
+        floats = set(map(type, chunk)) == {float} and not any(map(sub, chunk, chunk))
+        try:
+            grad_texts = dumps(grads[lo:hi])[1:-1].split(", ")
+        except ValueError:  # an infinite gradient: "null" (_finite)
+            floats = False
+        if not floats:  # a value that is not a finite float: node by node
+            yield [_dumps(_node_item(nodes[i], result)) for i in range(lo, hi)]
+            while name_at < hi:
+                name_at, name = next(named, (count, ""))
+            while noted < hi:
+                noted = next(with_notes, count)
             continue
-        if notes and i in notes:
-            yield _dumps(_node_item(nodes[i], result))
+        _, ops, inputs, starts, ends, _, _ = zip(*graph_nodes[lo:hi])
+        input_texts = dumps(inputs)[2:-2].split("], [")
+        limits = ends
+        if max(map(sub, ends, starts)) > 80:
+            limits = tuple(map(min, ends, map(add, starts, cut)))
+        keys = list(zip(ops, map(get_raw, map(slice, starts, limits))))
+        if len(heads) > 100_000:  # a program of distinct texts: keep the memory flat
+            heads.clear()
+        missing = set(keys).difference(heads)
+        if missing:
+            first = dict(zip(reversed(keys), range(hi - 1, lo - 1, -1)))
+            for key in missing:
+                op, at = key[0], first[key]
+                heads[key] = f'"op": "{op}", "text": {encode_basestring(text(at))}'
+        head_texts = list(map(heads.__getitem__, keys))
+        while name_at < hi:
+            suffix = name_json.get(name)
+            if suffix is None:
+                suffix = name_json[name] = f', "name": {encode_basestring(name)}'
+            head_texts[name_at - lo] += suffix
+            name_at, name = next(named, (count, ""))
+        columns = zip(range(lo, hi), head_texts, starts, ends, input_texts, chunk, grad_texts)
+        if noted >= hi and not checked:
+            # One template for the whole piece, filled in one go.
+            yield [(joined_template(hi - lo)) % tuple(chain.from_iterable(columns))]
             continue
-        raw = source[start:end] if end - start <= 80 else (start, end)
-        key = (op, label if op == "var" else raw)
-        head = heads.get(key)
-        if head is None:
-            head = heads[key] = f'"op": "{op}", "text": {encode_basestring(text(i))}'
-        if i in names:
-            head += f', "name": {encode_basestring(names[i])}'
-        if op == "const":  # the same literal, the same value; no gradient (no input)
-            tail = tails.get(key)
-            if tail is None:
-                tail = tails[key] = f'"inputs": [], "value": {value!r}, "grad": null}}'
-            yield f'{{"id": {i}, {head}, "span": [{start}, {end}], {tail}'
-            continue
-        grad = grads[i]
-        g = "null" if grad is None or grad - grad else repr(grad)
-        if len(inputs) == 2:
-            yield (
-                f'{{"id": {i}, {head}, "span": [{start}, {end}], '
-                f'"inputs": [{inputs[0]}, {inputs[1]}], "value": {value!r}, "grad": {g}}}'
-            )
-        elif len(inputs) == 1:
-            yield (
-                f'{{"id": {i}, {head}, "span": [{start}, {end}], '
-                f'"inputs": [{inputs[0]}], "value": {value!r}, "grad": {g}}}'
-            )
-        else:
-            yield (
-                f'{{"id": {i}, {head}, "span": [{start}, {end}], '
-                f'"inputs": [{", ".join(map(str, inputs))}], "value": {value!r}, "grad": {g}}}'
-            )
+        piece = list(map(template.__mod__, columns))
+        while noted < hi:  # a node with notes
+            piece[noted - lo] = _dumps(_node_item(nodes[noted], result))
+            noted = next(with_notes, count)
+        if checked:
+            for j, c in enumerate(checks[lo:hi]):
+                if c is not None:
+                    piece[j] = _dumps(_node_item(nodes[lo + j], result))
+        yield piece
 
 
 def json_chunks(result: Result, lines: int = 4096) -> Iterator[str]:
@@ -544,16 +581,11 @@ def json_chunks(result: Result, lines: int = 4096) -> Iterator[str]:
         if not len(result.nodes):
             yield comma + '  "nodes": []'
             continue
-        piece = [comma + '  "nodes": [']
-        sep = "\n    "
-        for line in _node_lines(result):
-            piece.append(sep + line)
+        sep = comma + '  "nodes": [\n    '
+        for piece in _node_lines(result, lines):
+            yield sep + ",\n    ".join(piece)
             sep = ",\n    "
-            if len(piece) >= lines:
-                yield "".join(piece)
-                piece = []
-        piece.append("\n  ]")
-        yield "".join(piece)
+        yield "\n  ]"
     yield "\n}\n"
 
 

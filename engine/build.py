@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import math
 import sys
+from bisect import bisect_left
+from collections.abc import Callable
+from itertools import chain, cycle, repeat
+from operator import add, itemgetter
+from typing import Any
 
 from backprop.engine.graph import Graph, Node, make_node
 from backprop.engine.passes import depends_on_inputs, live_nodes
 from backprop.parser.errors import ParseError, Span
 from backprop.parser.lang import MAX_NODES
-from backprop.parser.parse import read
+from backprop.parser.parse import _replay, read
 from backprop.parser.tree import (
     BINARY_GATES,
     UNARY_GATES,
@@ -30,6 +35,8 @@ from backprop.parser.tree import (
 )
 
 CONSTANT_VALUES = {"pi": math.pi, "e": math.e}
+_PIECE = 65_536  # nodes made at a time at the end of reading
+
 
 # While reading, a node is known by a reference: k >= 0 is the k-th operator,
 # call or constant made, and ~k (that is -1 - k) the k-th input. Inputs come
@@ -52,6 +59,9 @@ class GraphMaker:
         self.ends: list[int] = []
         self.constants: dict[int, tuple[str, float]] = {}  # reference -> (label, value)
         self.names: dict[int, str] = {}  # reference -> the name its assignment gave it
+        # Runs of a statement made in one go (`player`): the first reference, the
+        # number of statements, and each node's inputs as (first reference, step).
+        self.runs: list[tuple[int, int, list[list[tuple[int, int]]]]] = []
         self.first = 0  # the first reference of the statement being read
         self.output = 0
 
@@ -93,12 +103,15 @@ class GraphMaker:
     def statement(
         self, target: str | None, target_span: Span | None, value: int, value_span: Span, start: int
     ) -> None:
+        self._statement(target, value, value_span[0], value_span[1])
+
+    def _statement(self, target: str | None, value: int, start: int, end: int) -> None:
         made = len(self.ops)
         if len(self.inputs) + made > MAX_NODES:
             raise ParseError(
                 f"the program is too large: over {MAX_NODES:,} nodes "
                 "(inputs, constants, operators and calls)",
-                value_span,
+                Span(start, end),
                 kind="limit",
             )
         self.output = value
@@ -109,6 +122,136 @@ class GraphMaker:
             if value >= self.first:
                 self.names[value] = sys.intern(target)  # one string for every h = ...
         self.first = made
+
+    def player(self, calls: list[tuple[Any, ...]]) -> Callable[[list[int]], None] | None:
+        """What makes a statement the parser recorded (parser/parse.py's _Recorder)
+        again at each of a list of offsets, one after the other, in a few list
+        operations rather than a call per piece: the same references, spans,
+        constants, names and limit as the calls replayed would give. None when a
+        name could be a constant (pi, e): then the calls are replayed."""
+        names: list[str] = []  # the names read, looked up again at each replay
+        made: list[int] = []  # what each call made: j >= 0 the j-th new node, ~k the k-th name
+        ops: list[str] = []
+        specs: list[tuple[int, ...]] = []
+        rel_starts: list[int] = []
+        rel_ends: list[int] = []
+        consts: list[tuple[int, tuple[str, float]]] = []
+        statement: tuple[Any, ...] = ()
+        spec: tuple[int, ...]
+        for call in calls:
+            code = call[0]
+            if code == 5:
+                statement = call
+                continue
+            if code == 1:
+                if call[1] in CONSTANT_VALUES:
+                    return None
+                names.append(call[1])
+                made.append(~(len(names) - 1))
+                continue
+            if code == 0:
+                _, value, text, start, end = call
+                op, spec = "const", ()
+                consts.append((len(ops), (text, value)))
+            elif code == 2:
+                _, gate, operand, start, end = call
+                op, spec = UNARY_GATES[gate], (made[operand],)
+            elif code == 3:
+                _, gate, left, right, start, end = call
+                op, spec = BINARY_GATES[gate], (made[left], made[right])
+            else:
+                _, op, args, start, end = call
+                spec = tuple(made[k] for k in args)
+            made.append(len(ops))
+            ops.append(op)
+            specs.append(spec)
+            rel_starts.append(start)
+            rel_ends.append(end)
+        if not statement or not ops:
+            return None
+        _, target, rel, value, value_start, value_end, first = statement
+        count = len(ops)
+        # Slots: the new nodes' references, then the names' (looked up at each replay).
+        # Each node's inputs are taken from the slots by a getter that gives a tuple.
+        getters = [_tuple_getter([k if k >= 0 else count + ~k for k in spec]) for spec in specs]
+        result = made[value]
+        target = None if target is None else sys.intern(target)
+        at_consts = [j for j, _ in consts]
+        const_made = [const for _, const in consts]
+        self_ops, self_args = self.ops, self.args
+        self_starts, self_ends = self.starts, self.ends
+        constants, env = self.constants, self.env
+
+        def play(base: int) -> None:
+            try:
+                found = tuple(map(env.__getitem__, names))
+            except KeyError:  # not met in this program yet: the calls, one by one
+                _replay(self, calls, base)
+                return
+            r0 = len(self_ops)
+            slots = (*range(r0, r0 + count), *found)
+            self_ops.extend(ops)
+            self_args.extend([get(slots) for get in getters])
+            self_starts.extend(map(base.__add__, rel_starts))
+            self_ends.extend(map(base.__add__, rel_ends))
+            if at_consts:
+                constants.update(zip(map(r0.__add__, at_consts), const_made))
+            value_ref = slots[result] if result >= 0 else found[~result]
+            self._statement(target, value_ref, base + value_start, base + value_end)
+
+        def play_run(bases: list[int]) -> None:
+            """The statement at each of `bases`, one after the other (consecutive lines)."""
+            play(bases[0])
+            rest = bases[1:]
+            runs = len(rest)
+            start = len(self_ops)
+            if not runs or result < 0:
+                for base in rest:
+                    play(base)
+                return
+            if len(self.inputs) + start + runs * count > MAX_NODES:
+                for base in rest:  # one by one, to fail at the statement that crosses it
+                    play(base)
+                return
+
+            # From the second statement on, each reads its target as the node the one
+            # before it made, and every other name as it is now: every input of every
+            # node is an arithmetic sequence of references over the statements (or one
+            # reference), kept as such (`finish` makes the input tuples from them) and
+            # the other columns made from them, without a call per statement.
+            columns: list[list[tuple[int, int]]] = []  # per node: (first, step) per input
+            for spec in specs:
+                column = []
+                for k in spec:
+                    if k >= 0:  # the k-th node this statement makes
+                        column.append((start + k, count))
+                    elif names[~k] == target:  # the node the statement before made
+                        column.append((start - count + result, count))
+                    elif names[~k] in env:
+                        column.append((env[names[~k]], 0))
+                    else:  # a name not met yet (cannot be: the first statement met it)
+                        for base in rest:
+                            play(base)
+                        return
+                columns.append(column)
+            self.runs.append((start, runs, columns))
+            self_ops.extend(ops * runs)
+            self_args.extend(repeat((), runs * count))  # in self.runs
+            each = chain.from_iterable(map(repeat, rest, repeat(count)))
+            self_starts.extend(map(add, each, cycle(rel_starts)))
+            each = chain.from_iterable(map(repeat, rest, repeat(count)))
+            self_ends.extend(map(add, each, cycle(rel_ends)))
+            end = start + runs * count
+            for j, const in consts:
+                constants.update(zip(range(start + j, end, count), repeat(const)))
+            last = end - count + result
+            if target is not None:
+                env[target] = last
+                self.names.update(zip(range(start + result, end, count), repeat(target)))
+            self.output = last
+            self.first = end
+
+        return play_run
 
     def finish(self) -> Graph:
         """The graph, inputs first; the output is the last statement's value."""
@@ -121,34 +264,77 @@ class GraphMaker:
             make_node(ids[~k], "var", (), start, end, name, 0.0)
             for (name, k), (start, end) in zip(self.inputs.items(), self.input_spans)
         ]
-        append = nodes.append
+        # The node tuples are made from columns: a constant's label and value,
+        # each node's inputs as ids, then a piece of nodes at a time.
         constants = self.constants
-        args_of = self.args
-        new = tuple.__new__  # make_node, without a call in between
-        for ref, (op, start, end) in enumerate(zip(self.ops, self.starts, self.ends)):
-            args = args_of[ref]
-            args_of[ref] = ()  # the reference tuple is done with: the peak stays lower
-            if len(args) == 1:
-                append(new(Node, (ids[ref], op, (ids[args[0]],), start, end, "", 0.0)))
-            elif len(args) == 2:
-                append(new(Node, (ids[ref], op, (ids[args[0]], ids[args[1]]), start, end, "", 0.0)))
-            elif args:
-                ins = tuple([ids[a] for a in args])
-                append(new(Node, (ids[ref], op, ins, start, end, "", 0.0)))
-            else:
-                label, value = constants[ref]
-                append(new(Node, (ids[ref], op, (), start, end, label, value)))
+        const_refs = sorted(constants)
+        args_of, ops, starts, ends = self.args, self.ops, self.starts, self.ends
+        kind = repeat(Node)
+        to_id = ids.__getitem__
+        # Each node's inputs as ids: a run's from its sequences (the nodes of one
+        # statement at a time), the others' from their references, which are let go.
+        inputs: list[tuple[int, ...]] = []
+        keep = inputs.append
+        at = 0
+        for first, count, columns in [*self.runs, (m, 0, [])]:
+            for lo in range(at, first, _PIECE):  # the references let go a piece at a time
+                hi = min(lo + _PIECE, first)
+                for args in args_of[lo:hi]:
+                    if len(args) == 2:
+                        keep((ids[args[0]], ids[args[1]]))
+                    elif len(args) == 1:
+                        keep((ids[args[0]],))
+                    else:
+                        keep(tuple([ids[a] for a in args]))
+                args_of[lo:hi] = [()] * (hi - lo)
+            made = [
+                zip(
+                    *[
+                        map(to_id, range(ref, ref + step * count, step))
+                        if step
+                        else repeat(ids[ref], count)
+                        for ref, step in column
+                    ]
+                )
+                if column
+                else repeat((), count)
+                for column in columns
+            ]
+            inputs.extend(chain.from_iterable(zip(*made)))
+            at = first + count * len(columns)
+        at = 0  # in const_refs
+        for lo in range(0, m, _PIECE):
+            hi = min(lo + _PIECE, m)
+            labels, values = [""] * (hi - lo), [0.0] * (hi - lo)
+            stop = bisect_left(const_refs, hi, at)
+            for ref in const_refs[at:stop]:
+                labels[ref - lo], values[ref - lo] = constants[ref]
+            at = stop
+            piece = (ids[lo:hi], ops[lo:hi], inputs[lo:hi], starts[lo:hi], ends[lo:hi])
+            rows = zip(*piece, labels, values)
+            nodes.extend(map(tuple.__new__, kind, rows))
+        del inputs
         names = {ids[ref]: name for ref, name in self.names.items()}
         graph = Graph(tuple(nodes), ids[self.output], self.inputs, self.source)
         nodes.clear()
         # The references are done with: free them before the passes below.
         self.ops, self.args, self.starts, self.ends = [], [], [], []
-        self.constants, self.env = {}, {}
+        self.constants, self.env, self.runs = {}, {}, []
         depends = depends_on_inputs(graph)
         live = live_nodes(graph, depends)
         return Graph(
             graph.nodes, graph.output, graph.inputs, self.source, tuple(depends), tuple(live), names
         )
+
+
+def _tuple_getter(positions: list[int]) -> Callable[[tuple[int, ...]], tuple[int, ...]]:
+    """A function giving the tuple of the items at `positions` of a tuple."""
+    if not positions:
+        return lambda slots: ()
+    if len(positions) == 1:
+        at = positions[0]
+        return itemgetter(slice(at, at + 1))  # a tuple's slice is a tuple
+    return itemgetter(*positions)
 
 
 def read_graph(source: str) -> Graph:

@@ -20,7 +20,7 @@ held (`backprop.engine.build.read_graph`).
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -255,8 +255,9 @@ class _Parser(Generic[Made]):
         source = self.source
         # Generated programs repeat lines (an unrolled loop): a line met again is
         # read once more while its maker calls are recorded, then replayed
-        # (line text from the statement's start -> its calls; None: met once).
-        lines: dict[str, list[tuple[Any, ...]] | None] = {}
+        # (line text from the statement's start -> what makes it again; None: met
+        # once; []: not replayable).
+        lines: dict[str, Callable[[list[int]], None] | list[Any] | None] = {}
         while True:
             while self.token[0] == "newline":
                 self.advance()
@@ -275,19 +276,24 @@ class _Parser(Generic[Made]):
             else:
                 line = source[start:stop]
                 calls = lines.get(line, False)
-                if isinstance(calls, list) and calls:
-                    _replay(self.maker, calls, start)
+                if callable(calls):
+                    play, bases = calls, [start]
                     statements += 1
                     # The lines that follow, while each is one met before that
-                    # starts with its first token, need no lexer either.
+                    # starts with its first token, need no lexer either; a run of
+                    # the same line is made in one go.
                     while statements < MAX_STATEMENTS and source[stop + 1 : stop + 2] not in _SKIP:
                         after = source.find("\n", stop + 1)
                         calls = lines.get(source[stop + 1 : after], False) if after > 0 else False
-                        if not (isinstance(calls, list) and calls):
+                        if not callable(calls):
                             break
-                        _replay(self.maker, calls, stop + 1)
+                        if calls is not play:
+                            play(bases)
+                            play, bases = calls, []
+                        bases.append(stop + 1)
                         statements += 1
                         stop = after
+                    play(bases)
                     self._next = scan(source, stop + 1).__next__
                     self.token, self.ahead = ("newline", "\n", stop, stop + 1), None
                     continue
@@ -300,7 +306,7 @@ class _Parser(Generic[Made]):
                         self.maker = maker
                     # Only a statement that is the rest of its line, and ends it.
                     done = self.token[0] == "newline" and self.token[2] == stop
-                    lines[line] = recorder.calls if done else []
+                    lines[line] = self.player(recorder.calls) if done else []
                 else:
                     if calls is False:  # met for the first time
                         if len(lines) >= 64:  # only recent lines repeat in generated code
@@ -321,6 +327,21 @@ class _Parser(Generic[Made]):
         if not statements:
             raise ParseError("the program is empty: write an expression such as x*y")
         return self.maker.finish()
+
+    def player(self, calls: list[tuple[Any, ...]]) -> Callable[[list[int]], None]:
+        """What makes a recorded statement again at each of a list of offsets, one
+        after the other: the maker's own player if it has one (a few list
+        operations), else the calls replayed."""
+        make = getattr(self.maker, "player", None)
+        play = make(calls) if make is not None else None
+        if play is None:
+            maker = self.maker
+
+            def play(bases: list[int]) -> None:
+                for base in bases:
+                    _replay(maker, calls, base)
+
+        return play
 
     def statement(self) -> None:
         first = self.token

@@ -11,6 +11,7 @@ The timings are in benchmarks/reading.py, not here.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from pathlib import Path
@@ -134,6 +135,15 @@ def test_samples_read_into_the_reference_graph(path: Path) -> None:
         "q = 2*pi + q\n" * 3 + "e = q; e*q",  # constants, then shadowed
         "y = x*x\n" * 3 + "y = x*x",  # the last line has no newline
         "h = h*2\n" * 3 + "\n  h = h*2\n" + "h = h*2\n" * 2 + "# c\nh = h*2\n;h = h*2\nh",
+        # Runs of the same line, made in one go: the target read twice, other names,
+        # a bare expression, constants, runs of different lines one after another.
+        "h = x\n" + "h = h*h + x\n" * 10 + "h",
+        "a = 1\n" + "x*2 + a\n" * 6,
+        "h = pi*h + e\n" * 6 + "h",
+        "h = max(h, y, 2) - log(h)  # c\n" * 7 + "h",
+        "h = -h\n" * 5 + "g = g*2\n" * 5 + "h = -h\n" * 5 + "h*g",
+        "h = tanh(h)\nk = h*k\n" * 6 + "k",
+        "b = a\n" + "a = a + b\n" * 4 + "b = a*b\n" * 4 + "a*b",
     ],
 )
 def test_programs_read_into_the_reference_graph(source: str) -> None:
@@ -175,6 +185,17 @@ def test_an_error_after_repeated_lines_is_where_it_is(
         read_graph(source)
     assert message in err.value.message
     assert tuple(err.value.span) == span
+
+
+def test_the_node_limit_is_met_at_its_statement_in_a_run(monkeypatch: Any) -> None:
+    # 1 input, then 4 nodes a statement (a constant and a product, a constant and a
+    # sum): the fifth statement makes node 21, over a limit of 20. It starts at
+    # 6 + 4*12 = 54, its value 4 characters in.
+    monkeypatch.setattr(importlib.import_module("backprop.engine.build"), "MAX_NODES", 20)
+    with pytest.raises(ParseError) as err:
+        read_graph("h = x\n" + "h = h*2 + 1\n" * 8)
+    assert "over 20 nodes" in err.value.message
+    assert tuple(err.value.span) == (58, 65)
 
 
 def test_a_long_generated_chain_reads_into_the_reference_graph() -> None:
@@ -233,6 +254,7 @@ def generic_json(result: Any) -> str:
         ("h = relu(x) + sqrt(y)\nh*u", {"x": 0, "y": 0, "u": 0}, False),  # kink, inf, unused
         ('a = (x # ünïcode "quoted" \\ back\n + 1)\na*2', {"x": 1}, False),  # escapes in text
         ("s = x\n" + "s = s*0.5 + pi\n" * 3_000 + "s", {"x": 1e-300}, False),  # long
+        ("h = x\n" + "h = tanh(0.5*h + y)\n" * 5_000 + "h", {"x": 0.3, "y": 0.1}, False),  # a run
     ],
 )
 def test_json_is_the_documented_dict_written_by_json_dumps(
