@@ -15,6 +15,7 @@ from backprop.cli.main import (
     cli,
     handle_errors,
     load,
+    points_options,
     program_options,
     read_program,
     write_whole,
@@ -67,25 +68,7 @@ not an input), 3 internal error.
     help="Random points to compare at, besides the --at point and the --points or --grid "
     "points. [default: 20; 0 with --points or --grid]",
 )
-@click.option(
-    "--points",
-    metavar="FILE",
-    help="Compare at every point of FILE, as eval --points reads it: CSV with a header "
-    "of input names, or JSON Lines of objects ('-' for stdin). Inputs not in the file "
-    "come from --at.",
-)
-@click.option(
-    "--points-format",
-    type=click.Choice(["csv", "jsonl"]),
-    help="The format of --points FILE (default: from its extension, or its first byte).",
-)
-@click.option(
-    "--grid",
-    multiple=True,
-    metavar="NAME=START:STOP:N",
-    help="Compare at N points from START to STOP, both included; repeatable (the "
-    "Cartesian product). Inputs not on the grid come from --at.",
-)
+@points_options("Compare")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random points.")
 @click.option(
     "--check-seconds",

@@ -202,6 +202,32 @@ def digits_option(more: str) -> Callable[[Any], Any]:
     )
 
 
+def points_options(verb: str) -> Callable[[Any], Any]:
+    """--points FILE, --points-format and --grid, for eval and check (read by cli/points.py)."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        func = click.option(
+            "--grid",
+            multiple=True,
+            metavar="NAME=START:STOP:N",
+            help=f"{verb} at N points from START to STOP, both included; repeatable (the "
+            "Cartesian product). Inputs not on the grid come from --at.",
+        )(func)
+        func = click.option(
+            "--points-format",
+            type=click.Choice(["csv", "jsonl"]),
+            help="The format of --points FILE (default: from its extension, or its first byte).",
+        )(func)
+        return click.option(
+            "--points",
+            metavar="FILE",
+            help=f"{verb} at every point of FILE: CSV with a header of input names, or JSON "
+            "Lines of objects ('-' for stdin). Inputs not in the file come from --at.",
+        )(func)
+
+    return decorate
+
+
 def precision_option(default: int | None, help: str) -> Callable[[Any], Any]:
     """--precision DIGITS, 1 to 17 significant digits (17 round-trip a float)."""
     return click.option(
@@ -432,24 +458,7 @@ def cli() -> None:
 @precision_option(
     None, "Significant digits in the table (default: every digit). JSON is always in full."
 )
-@click.option(
-    "--points",
-    metavar="FILE",
-    help="Evaluate at every point of FILE: CSV with a header of input names, or JSON Lines "
-    "of objects ('-' for stdin). Inputs not in the file come from --at.",
-)
-@click.option(
-    "--points-format",
-    type=click.Choice(["csv", "jsonl"]),
-    help="The format of --points FILE (default: from its extension, or its first byte).",
-)
-@click.option(
-    "--grid",
-    multiple=True,
-    metavar="NAME=START:STOP:N",
-    help="Evaluate at N points from START to STOP, both included; repeatable (the "
-    "Cartesian product).",
-)
+@points_options("Evaluate")
 @click.option(
     "--format",
     "fmt",

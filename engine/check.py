@@ -103,6 +103,21 @@ class _OutOfTime(Exception):
 _clock = time.process_time
 
 
+def status_of(counts: dict[str, int]) -> str:
+    """The check's status from its verdict counts: the worst verdict decides
+    (mismatch, then inaccurate; some not checked is partial, all is not checked)."""
+    checked = sum(counts.values()) - counts["not checked"]
+    if counts["mismatch"]:
+        return "mismatch"
+    if counts["inaccurate"]:
+        return "inaccurate"
+    if counts["not checked"]:
+        return "partial" if checked else "not checked"
+    if counts["n/a"]:
+        return "n/a"
+    return "ok"
+
+
 @contextmanager
 def _deadline(seconds: float) -> Iterator[None]:
     """Interrupt a long SymPy call after `seconds` of CPU time (main thread, POSIX only)."""
@@ -920,17 +935,7 @@ def _summarise(results: tuple[NodeCheck | None, ...], scope: str) -> CheckOutcom
             f" ({methods['adjoint']:,} by SymPy's derivative of the whole program, "
             f"{methods['local']:,} gate by gate)"
         )
-    checked = sum(counts.values()) - counts["not checked"]
-    if counts["mismatch"]:
-        status = "mismatch"
-    elif counts["inaccurate"]:
-        status = "inaccurate"
-    elif counts["not checked"]:
-        status = "partial" if checked else "not checked"
-    elif counts["n/a"]:
-        status = "n/a"
-    else:
-        status = "ok"
+    status = status_of(counts)
     if status == "not checked":
         scope = "none"
     return CheckOutcome(results, status, scope, message, counts, methods)

@@ -638,17 +638,9 @@ def check_hessian(
             counts[v] += 1
             if kind is not None:
                 methods[kind] += 1
-    checked = n * n - counts["not checked"]
-    if counts["mismatch"]:
-        status = "mismatch"
-    elif counts["inaccurate"]:
-        status = "inaccurate"
-    elif counts["not checked"]:
-        status = "partial" if checked else "not checked"
-    elif counts["n/a"]:
-        status = "n/a"
-    else:
-        status = "ok"
+    from backprop.engine.check import status_of
+
+    status = status_of(counts)
     parts = [f"{k:,} {verdict}" for verdict, k in sorted(counts.items()) if k]
     message = ", ".join(parts) if parts else "no entries"
     if methods["local"]:
