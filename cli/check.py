@@ -20,6 +20,7 @@ from backprop.cli.main import (
     read_program,
     write_whole,
 )
+from backprop.cli.numbers import finite as _finite
 from backprop.cli.numbers import number
 from backprop.cli.render import fd_fields
 from backprop.parser import printable
@@ -206,10 +207,6 @@ def given_points(
         return GivenPoints(where, total, again)
     kept = list(blocks)
     return GivenPoints(where, sum(len(b) for b in kept), lambda: kept)
-
-
-def _finite(x: float | None) -> float | None:
-    return x if x is not None and x - x == 0 else None
 
 
 def document(report: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from backprop.cli.main import (
     program_options,
     write_whole,
 )
+from backprop.cli.numbers import finite as _finite
 from backprop.cli.numbers import number
 
 HESSIAN_EXAMPLES = """
@@ -27,10 +28,6 @@ Examples:
   backprop hessian -f samples/perceptron.bp --wrt w0,w1 --json
   backprop hessian "x*exp(y)" --at x=1,y=2 --digits 40      # in 40 significant digits
 """
-
-
-def _finite(x: float | None) -> float | None:
-    return x if x is not None and x - x == 0 else None
 
 
 def split_names(items: tuple[str, ...]) -> list[str]:

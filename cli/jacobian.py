@@ -17,6 +17,7 @@ from backprop.cli.main import (
     program_options,
     write_whole,
 )
+from backprop.cli.numbers import finite as _finite
 from backprop.cli.numbers import number
 
 JACOBIAN_EXAMPLES = """
@@ -26,10 +27,6 @@ Examples:
   backprop jacobian "u = x*y; v = x + sin(y)" --output u --output v --at x=2,y=0.5
   backprop jacobian "u = x*y; v = x + y; w = x - y" --output u,v,w --at x=1,y=2 --json
 """
-
-
-def _finite(x: float | None) -> float | None:
-    return x if x is not None and x - x == 0 else None
 
 
 def jacobian_document(j: Any) -> dict[str, Any]:

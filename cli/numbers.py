@@ -22,6 +22,11 @@ from __future__ import annotations
 INF = float("inf")
 
 
+def finite(x: float | None) -> float | None:
+    """The number for strict JSON: None where it is infinite or undefined (JSON's null)."""
+    return x if x is not None and x - x == 0 else None
+
+
 def number(x: float, precision: int | None = None, digits: int | None = None) -> str:
     """`x` in full (repr), or to `precision` significant digits by the rule above.
 

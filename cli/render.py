@@ -14,6 +14,7 @@ from itertools import chain, repeat
 from operator import add, sub
 from typing import Any
 
+from backprop.cli.numbers import finite as _finite
 from backprop.cli.numbers import number
 from backprop.engine import NodeResult, Result
 from backprop.engine.results import NodeResults
@@ -394,10 +395,6 @@ def _node_item(node: NodeResult, result: Result) -> dict[str, Any]:
             what = "nan" if tangent != tangent else ("+inf" if tangent > 0 else "-inf")
             item["notes"] = [*item.get("notes", ()), f"tangent is {what}"]
     return item
-
-
-def _finite(x: float | None) -> float | None:
-    return x if x is not None and x - x == 0 else None  # finite only
 
 
 def _head(result: Result) -> dict[str, Any]:
