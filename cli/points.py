@@ -79,6 +79,11 @@ def run_points(
             fmt = "summary" if sys.stdout.isatty() else "jsonl"
     if fmt == "summary" and output:
         raise click.UsageError("--format summary is for the terminal; -o FILE takes jsonl or csv")
+    if output and output != "-" and points and points != "-" and _same_file(output, points):
+        raise click.UsageError(
+            f"-o {shorten(output, tail=True)} is the same file as --points: writing the rows "
+            "would empty the points before they are read; give another -o FILE"
+        )
 
     from backprop.engine.point import defaults, merge, parse_at
 
@@ -174,6 +179,13 @@ def point_blocks(
     # Progress in bytes where Python reads the file; pyarrow reading it itself
     # says nothing on the way: then a count of points.
     return blocks, where, reader, _size(reader) if native is None else None
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either does not exist (yet): not the same file
+        return False
 
 
 def _open_points(points: str, stack: ExitStack) -> tuple[IO[bytes], str]:

@@ -1,0 +1,50 @@
+"""Regressions found by a QA pass over many points (`eval --points/--grid`, `plot`)
+and the page (`graph --format html`, `explain --html`).
+
+Expected numbers are derived by hand in the comments, never from the code under test.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from clirun import run
+
+
+def test_output_file_that_is_the_points_file_is_refused_and_left_alone(tmp_path: Path) -> None:
+    # Opening -o for writing first would empty the file the points are read from.
+    points = tmp_path / "p.csv"
+    points.write_text("x,y\n1,2\n3,4\n")
+    done = run("eval", "x*y", "--points", str(points), "-o", str(points), "--no-check", expect=2)
+    assert "same file" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert points.read_text() == "x,y\n1,2\n3,4\n"
+
+
+def test_plot_to_an_unwritable_path_is_a_clear_error(tmp_path: Path) -> None:
+    target = tmp_path / "no such folder" / "a.svg"
+    done = run("plot", "tanh(x)", "--grid", "x=-1:1:5", "-o", str(target), expect=2)
+    assert "cannot write" in done.stderr
+    assert "internal error" not in done.stderr
+
+
+def test_an_input_named_check_is_a_point_not_a_check_line(tmp_path: Path) -> None:
+    # {"check": 3} is a point when the program reads `check`: 2*check = 6, slope 2.
+    points = tmp_path / "p.jsonl"
+    points.write_text('{"check": 3}\n{"check": {"method": "sympy"}}\n')
+    done = run("eval", "2*check", "--points", str(points), "--no-check", expect=2)
+    first = json.loads(done.stdout.splitlines()[0])
+    assert first == {"at": {"check": 3.0}, "value": 6.0, "gradients": {"check": 2.0}}
+    # The second line is no number: a clear error naming it, not a silently skipped line.
+    assert "line 2" in done.stderr
+
+
+def test_grid_between_the_largest_floats_has_its_ends_and_middle() -> None:
+    # -1e308..1e308 in 3 points: -1e308, 0, 1e308 (STOP - START overflows to inf,
+    # which must not turn the points into nan or inf). x*y at y=1: value x, d_x 1, d_y x.
+    done = run("eval", "x*y", "--grid", "x=-1e308:1e308:3", "--at", "y=1", "--no-check")
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["at"]["x"] for r in rows] == [-1e308, 0.0, 1e308]
+    assert [r["gradients"]["y"] for r in rows] == [-1e308, 0.0, 1e308]
+    assert "Warning" not in done.stderr
