@@ -16,7 +16,7 @@ from backprop.cli.main import (
     handle_errors,
     program_options,
 )
-from backprop.parser import quote
+from backprop.parser import BackpropError, quote, shorten
 
 PLOT_EXAMPLES = """
 Examples:
@@ -86,7 +86,12 @@ def plot_command(
     point.pop(parsed.name, None)  # the grid replaces a sample's '# at:' value
     data = engine_plot.plot_data(source, parsed, point, order)
     if output is not None:
-        size = engine_plot.draw(data, output)
+        try:
+            size = engine_plot.draw(data, output)
+        except OSError as err:
+            raise BackpropError(
+                f"cannot write {shorten(output, tail=True)}: {err.strerror or err}", kind="io"
+            ) from None
         click.echo(f"wrote {output} ({size:,} bytes)", err=True)
     else:
         click.echo(render_text(data), nl=False)
