@@ -236,7 +236,7 @@ def jsonl_blocks(
             raise InputError(f"{where}, line {line_no}: not a JSON object ({reason})") from None
         if not isinstance(obj, dict):
             raise InputError(f"{where}, line {line_no}: expected a JSON object of input values")
-        if "check" in obj and len(obj) == 1:
+        if len(obj) == 1 and isinstance(obj.get("check"), dict):
             continue  # the last line of a previous run's output
         if isinstance(obj.get("at"), dict):
             obj = obj["at"]

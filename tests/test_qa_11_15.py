@@ -32,12 +32,11 @@ def test_plot_to_an_unwritable_path_is_a_clear_error(tmp_path: Path) -> None:
 def test_an_input_named_check_is_a_point_not_a_check_line(tmp_path: Path) -> None:
     # {"check": 3} is a point when the program reads `check`: 2*check = 6, slope 2.
     points = tmp_path / "p.jsonl"
-    points.write_text('{"check": 3}\n{"check": {"method": "sympy"}}\n')
-    done = run("eval", "2*check", "--points", str(points), "--no-check", expect=2)
-    first = json.loads(done.stdout.splitlines()[0])
-    assert first == {"at": {"check": 3.0}, "value": 6.0, "gradients": {"check": 2.0}}
-    # The second line is no number: a clear error naming it, not a silently skipped line.
-    assert "line 2" in done.stderr
+    points.write_text('{"check": 3}\n{"check": {"method": "sympy", "status": "ok"}}\n')
+    done = run("eval", "2*check", "--points", str(points), "--no-check")
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    # The second line is a previous run's check line (an object): skipped, as on read-back.
+    assert rows == [{"at": {"check": 3.0}, "value": 6.0, "gradients": {"check": 2.0}}]
 
 
 def test_grid_between_the_largest_floats_has_its_ends_and_middle() -> None:
