@@ -25,7 +25,7 @@ import numpy as np
 from backprop.engine.errors import InputError
 from backprop.engine.gates import GATES
 from backprop.engine.points import Compiled, compile, derivative_graph, from_graph
-from backprop.engine.stream import Grid
+from backprop.engine.stream import Grid, grid_axis
 from backprop.parser import name_list, shorten
 
 MAX_ORDER = 6
@@ -101,7 +101,7 @@ def plot_data(source: str, grid: Grid, fixed: Mapping[str, float], order: int) -
         )
     if grid.name in fixed:
         raise InputError(f"{grid.name} is given both by --grid and by --at: give it once")
-    x = np.linspace(grid.start, grid.stop, grid.n)
+    x = grid_axis(grid)
     at: dict[str, Any] = {n: float(fixed[n]) for n in others}
     at[grid.name] = x
     base = compiled.evaluate(at)

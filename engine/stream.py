@@ -309,6 +309,18 @@ def parse_grid(text: str) -> Grid:
     return Grid(name.strip(), start, stop, n)
 
 
+def grid_axis(grid: Grid) -> Any:
+    """The grid's N points, both ends included (np.linspace), also where STOP - START
+    overflows (-1e308:1e308): then each point is a weighted mean of the two ends."""
+    if math.isfinite(grid.stop - grid.start):
+        return np.linspace(grid.start, grid.stop, grid.n)
+    t = np.linspace(0.0, 1.0, grid.n)
+    axis = grid.start * (1.0 - t) + grid.stop * t
+    axis[-1] = grid.stop if grid.n > 1 else grid.start
+    axis[0] = grid.start
+    return axis
+
+
 def grid_size(grids: Sequence[Grid]) -> int:
     total = 1
     for g in grids:
@@ -343,7 +355,7 @@ def grid_blocks(
             kind="limit",
         )
     constants = _fixed_columns(compiled, names, fixed, "--grid")
-    axes = {g.name: np.linspace(g.start, g.stop, g.n) for g in grids}
+    axes = {g.name: grid_axis(g) for g in grids}
     shape = tuple(g.n for g in grids)
     for first in range(0, total, BLOCK_ROWS):
         index = np.arange(first, min(total, first + BLOCK_ROWS))
