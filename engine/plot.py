@@ -211,9 +211,22 @@ def title(data: PlotData) -> str:
     return head + (f"   (at {fixed})" if fixed else "")
 
 
+MAX_DRAWN = 1e300  # a larger number overflows matplotlib's axis ticks
+
+
 def draw(data: PlotData, path: str) -> int:
     """The picture into `path` (.svg or .png); its size in bytes."""
     import os
+
+    shown = np.concatenate([data.x, *(c.y for c in data.curves)])
+    shown = np.abs(shown[np.isfinite(shown)])
+    if shown.size and shown.max() > MAX_DRAWN:
+        raise InputError(
+            f"the numbers reach {float(shown.max()):.4g}: too large to draw in a picture "
+            f"(up to {MAX_DRAWN:g}; matplotlib's axes overflow past it); "
+            "the terminal plot (without -o) shows them",
+            kind="limit",
+        )
 
     import matplotlib
 

@@ -47,3 +47,14 @@ def test_grid_between_the_largest_floats_has_its_ends_and_middle() -> None:
     assert [r["at"]["x"] for r in rows] == [-1e308, 0.0, 1e308]
     assert [r["gradients"]["y"] for r in rows] == [-1e308, 0.0, 1e308]
     assert "Warning" not in done.stderr
+
+
+def test_plot_of_numbers_near_the_largest_float_does_not_crash(tmp_path: Path) -> None:
+    # x*1e300 over -1e8..1e8 runs from -1e308 to 1e308: finite, but max - min overflows.
+    done = run("plot", "x*1e300", "--grid", "x=-1e8:1e8:5")
+    assert "1e+308" in done.stdout and "-1e+308" in done.stdout  # the axis labels
+    done = run("plot", "x", "--grid", "x=-1e308:1e308:5")
+    assert "1e+308" in done.stdout
+    # A picture file: matplotlib's axes cannot span this; a clear refusal, not a crash.
+    done = run("plot", "x*1e300", "--grid", "x=-1e8:1e8:5", "-o", str(tmp_path / "a.svg"), expect=2)
+    assert "too large to draw" in done.stderr
