@@ -211,6 +211,17 @@ def title(data: PlotData) -> str:
     return head + (f"   (at {fixed})" if fixed else "")
 
 
+def broken_at_kinks(x: Any, y: Any, kinks: Any) -> tuple[Any, Any]:
+    """The curve with a gap (nan) at each kink, where a derivative jumps; x ascending
+    (a grid from START > STOP runs backwards: searchsorted needs it sorted)."""
+    if not len(kinks):
+        return x, y
+    if len(x) > 1 and x[0] > x[-1]:
+        x, y = x[::-1], y[::-1]
+    where = np.searchsorted(x, kinks)
+    return np.insert(x, where, kinks), np.insert(y, where, np.nan)
+
+
 MAX_DRAWN = 1e300  # a larger number overflows matplotlib's axis ticks
 
 
@@ -237,11 +248,7 @@ def draw(data: PlotData, path: str) -> int:
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
     try:
         for curve in data.curves:
-            x, y = data.x, curve.y
-            if curve.order and data.kinks:  # a derivative jumps at a kink: break the line there
-                where = np.searchsorted(x, data.kinks)
-                x = np.insert(x, where, data.kinks)
-                y = np.insert(y, where, np.nan)
+            x, y = broken_at_kinks(data.x, curve.y, data.kinks if curve.order else [])
             ax.plot(x, y, label=curve_label(curve.order, data.name), linewidth=1.6)
         for k, kink in enumerate(data.kinks):
             ax.axvline(

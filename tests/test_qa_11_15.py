@@ -58,3 +58,16 @@ def test_plot_of_numbers_near_the_largest_float_does_not_crash(tmp_path: Path) -
     # A picture file: matplotlib's axes cannot span this; a clear refusal, not a crash.
     done = run("plot", "x*1e300", "--grid", "x=-1e8:1e8:5", "-o", str(tmp_path / "a.svg"), expect=2)
     assert "too large to draw" in done.stderr
+
+
+def test_a_picture_breaks_the_derivative_at_the_kink_on_a_backward_grid() -> None:
+    import numpy as np
+    from backprop.engine.plot import broken_at_kinks
+
+    # abs(x - 0.5)' is +1 right of 0.5 and -1 left of it; the gap goes between x=1 and x=0,
+    # whichever way the grid runs.
+    for x in (np.array([-1.0, 0.0, 1.0, 2.0]), np.array([2.0, 1.0, 0.0, -1.0])):
+        slope = np.where(x > 0.5, 1.0, -1.0)
+        bx, by = broken_at_kinks(x, slope, [0.5])
+        assert bx.tolist() == [-1.0, 0.0, 0.5, 1.0, 2.0]
+        assert np.isnan(by[2]) and by[[0, 1, 3, 4]].tolist() == [-1.0, -1.0, 1.0, 1.0]
