@@ -299,9 +299,14 @@ def parse_grid(text: str) -> Grid:
 
     name, eq, rest = text.partition("=")
     parts = rest.split(":")
-    if not eq or len(parts) != 3:
+    if not eq or len(parts) != 3 or not name.strip():
         raise InputError(f"--grid expects NAME=START:STOP:N, such as x=-7:7:200, got {text!r}")
-    (_, start), (_, stop) = parse_at([f"{name.strip()}={parts[0]}", f"{name.strip()}={parts[1]}"])
+    try:
+        (_, start), (_, stop) = parse_at(
+            [f"{name.strip()}={parts[0]}", f"{name.strip()}={parts[1]}"]
+        )
+    except InputError as err:  # parse_at's messages say --at: this value came from --grid
+        raise InputError(err.message.replace("--at value", "--grid value", 1)) from None
     count = parts[2].strip()
     if not count.isascii() or not count.isdigit() or int(count[:12] or 0) < 1:
         raise InputError(f"--grid {name.strip()}: N must be a whole number of points, 1 or more")

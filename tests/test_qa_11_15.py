@@ -71,3 +71,10 @@ def test_a_picture_breaks_the_derivative_at_the_kink_on_a_backward_grid() -> Non
         bx, by = broken_at_kinks(x, slope, [0.5])
         assert bx.tolist() == [-1.0, 0.0, 0.5, 1.0, 2.0]
         assert np.isnan(by[2]) and by[[0, 1, 3, 4]].tolist() == [-1.0, -1.0, 1.0, 1.0]
+
+
+def test_grid_errors_name_the_grid_not_at() -> None:
+    done = run("eval", "x*y", "--grid", "x=a:1:3", "--at", "y=1", expect=2)
+    assert "--grid value for x" in done.stderr and "--at" not in done.stderr
+    done = run("eval", "x*y", "--grid", "=0:1:2", "--at", "y=1", expect=2)
+    assert "--grid expects NAME=START:STOP:N" in done.stderr
