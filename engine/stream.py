@@ -162,15 +162,35 @@ def csv_blocks(
         if n == 0:
             continue
         columns = []
+        bad: BadCell | None = None  # the error at the first bad cell of this batch
         for name in compiled.inputs:
             if name in constants:
-                columns.append(np.full(n, constants[name]))
+                columns.append(np.full(n if bad is None else bad.row, constants[name]))
                 continue
             raw = batch.column(f"c{index_of[name]}")
-            columns.append(_to_floats(raw, name, where, count))
+            if bad is not None:
+                raw = raw.slice(0, bad.row)
+            try:
+                columns.append(_to_floats(raw, name, where, count))
+            except BadCell as err:
+                bad = err
+                columns = [c[: err.row] for c in columns]
+                columns.append(_to_floats(raw.slice(0, err.row), name, where, count))
+        if bad is not None:  # the rows before the bad line are written, then the run stops
+            if bad.row:
+                yield Block(columns, count, np.arange(count + 2, count + 2 + len(columns[0])))
+            raise bad
         lines = np.arange(count + 2, count + 2 + n)
         yield Block(columns, count, lines)
         count += n
+
+
+class BadCell(InputError):
+    """A CSV cell that is not a number; `row` is its row in the batch read."""
+
+    def __init__(self, message: str, row: int) -> None:
+        super().__init__(message)
+        self.row = row
 
 
 def _to_floats(raw: Any, name: str, where: str, before: int) -> Any:
@@ -197,7 +217,7 @@ def _to_floats(raw: Any, name: str, where: str, before: int) -> Any:
             hi = mid
     cell = trimmed[lo].as_py()
     what = "is empty" if not cell else f"is {shorten(cell, 40)!r}, not a number"
-    raise InputError(f"{where}, line {before + lo + 2}, column {name}: the cell {what}")
+    raise BadCell(f"{where}, line {before + lo + 2}, column {name}: the cell {what}", lo)
 
 
 def _refuse_both(given: Sequence[str], overridden: Sequence[str], where: str) -> None:
@@ -224,56 +244,62 @@ def jsonl_blocks(
     lines: list[int] = []
     count = 0
     line_no = 0
-    for raw in stream:
-        line_no += 1
-        text = raw.strip()
-        if not text:
-            continue
-        try:
-            obj = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as err:
-            reason = getattr(err, "msg", None) or "not UTF-8 text"
-            raise InputError(f"{where}, line {line_no}: not a JSON object ({reason})") from None
-        if not isinstance(obj, dict):
-            raise InputError(f"{where}, line {line_no}: expected a JSON object of input values")
-        if len(obj) == 1 and isinstance(obj.get("check"), dict):
-            continue  # the last line of a previous run's output
-        if isinstance(obj.get("at"), dict):
-            obj = obj["at"]
-        keys = frozenset(obj)
-        if keys not in checked_keys:
-            unknown = [k for k in obj if k not in known]
-            if unknown:
-                raise InputError(
-                    f"{where}, line {line_no}: {name_list(unknown)} "
-                    f"{'is not an input' if len(unknown) == 1 else 'are not inputs'}; "
-                    f"inputs are: {name_list(names) if names else '(none)'}"
-                )
-            _refuse_both(list(obj), overridden, f"{where}, line {line_no}")
-            missing = [n for n in names if n not in obj and n not in fixed]
-            if missing:
-                raise InputError(
-                    f"{where}, line {line_no}: missing a value for {name_list(missing)} "
-                    f"(give it on the line or with --at); inputs are: {name_list(names)}"
-                )
-            checked_keys.add(keys)
-        row = []
-        for n in names:
-            v = obj[n] if n in obj else fixed[n]
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise InputError(
-                    f"{where}, line {line_no}, {n}: {shorten(json.dumps(v), 40)} is not a number"
-                )
+    try:
+        for raw in stream:
+            line_no += 1
+            text = raw.strip()
+            if not text:
+                continue
             try:
-                row.append(float(v))
-            except OverflowError:
-                row.append(math.inf)  # an integer past the floats: not finite, that row fails
-        rows.append(row)
-        lines.append(line_no)
-        if len(rows) == BLOCK_ROWS:
+                obj = json.loads(text)
+            except (ValueError, UnicodeDecodeError) as err:
+                reason = getattr(err, "msg", None) or "not UTF-8 text"
+                raise InputError(f"{where}, line {line_no}: not a JSON object ({reason})") from None
+            if not isinstance(obj, dict):
+                raise InputError(f"{where}, line {line_no}: expected a JSON object of input values")
+            if len(obj) == 1 and isinstance(obj.get("check"), dict):
+                continue  # the last line of a previous run's output
+            if isinstance(obj.get("at"), dict):
+                obj = obj["at"]
+            keys = frozenset(obj)
+            if keys not in checked_keys:
+                unknown = [k for k in obj if k not in known]
+                if unknown:
+                    raise InputError(
+                        f"{where}, line {line_no}: {name_list(unknown)} "
+                        f"{'is not an input' if len(unknown) == 1 else 'are not inputs'}; "
+                        f"inputs are: {name_list(names) if names else '(none)'}"
+                    )
+                _refuse_both(list(obj), overridden, f"{where}, line {line_no}")
+                missing = [n for n in names if n not in obj and n not in fixed]
+                if missing:
+                    raise InputError(
+                        f"{where}, line {line_no}: missing a value for {name_list(missing)} "
+                        f"(give it on the line or with --at); inputs are: {name_list(names)}"
+                    )
+                checked_keys.add(keys)
+            row = []
+            for n in names:
+                v = obj[n] if n in obj else fixed[n]
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise InputError(
+                        f"{where}, line {line_no}, {n}: "
+                        f"{shorten(json.dumps(v), 40)} is not a number"
+                    )
+                try:
+                    row.append(float(v))
+                except OverflowError:
+                    row.append(math.inf)  # an integer past the floats: not finite, that row fails
+            rows.append(row)
+            lines.append(line_no)
+            if len(rows) == BLOCK_ROWS:
+                yield _rows_block(rows, names, count, lines)
+                count += len(rows)
+                rows, lines = [], []
+    except InputError:  # a bad line stops the run: the rows before it are written first
+        if rows:
             yield _rows_block(rows, names, count, lines)
-            count += len(rows)
-            rows, lines = [], []
+        raise
     if rows:
         yield _rows_block(rows, names, count, lines)
 

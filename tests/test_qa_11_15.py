@@ -78,3 +78,23 @@ def test_grid_errors_name_the_grid_not_at() -> None:
     assert "--grid value for x" in done.stderr and "--at" not in done.stderr
     done = run("eval", "x*y", "--grid", "=0:1:2", "--at", "y=1", expect=2)
     assert "--grid expects NAME=START:STOP:N" in done.stderr
+
+
+def test_rows_before_a_bad_line_are_written(tmp_path: Path) -> None:
+    # README: a cell that is not a number stops the run "(rows before that line are
+    # already written)": x*y at (1, 2) is 2, slopes 2 and 1.
+    good = {"at": {"x": 1.0, "y": 2.0}, "value": 2.0, "gradients": {"x": 2.0, "y": 1.0}}
+    csv_file = tmp_path / "p.csv"
+    csv_file.write_text("x,y\n1,2\n3,abc\n5,6\n")
+    done = run("eval", "x*y", "--points", str(csv_file), "--no-check", expect=2)
+    assert [json.loads(line) for line in done.stdout.splitlines()] == [good]
+    assert "line 3, column y" in done.stderr
+    csv_file.write_text("x,y\n1,2\n3,4\nzz,abc\n")  # two bad cells on line 4: the first named
+    done = run("eval", "x*y", "--points", str(csv_file), "--no-check", expect=2)
+    assert len(done.stdout.splitlines()) == 2
+    assert "line 4, column x" in done.stderr
+    jsonl = tmp_path / "p.jsonl"
+    jsonl.write_text('{"x": 1, "y": 2}\n[1, 2]\n{"x": 5, "y": 6}\n')
+    done = run("eval", "x*y", "--points", str(jsonl), "--no-check", expect=2)
+    assert [json.loads(line) for line in done.stdout.splitlines()] == [good]
+    assert "line 2" in done.stderr
