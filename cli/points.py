@@ -19,7 +19,7 @@ from typing import IO, Any
 import click
 from backprop.cli.main import EXIT_BAD_INPUT, check_exit_code, read_program
 from backprop.cli.numbers import number
-from backprop.parser import BackpropError, shorten
+from backprop.parser import BackpropError, name_list, shorten
 
 FORMATS = ("jsonl", "csv", "summary")
 POINTS_FORMATS = ("csv", "jsonl")
@@ -162,6 +162,13 @@ def point_blocks(
     of a grid, bytes of a file, or None)."""
     from backprop.engine import stream as engine_stream
 
+    unknown = [name for name in fixed if name not in compiled.graph.inputs]
+    if unknown:  # as at one point: --at (or '# at:') naming something that is not an input
+        verb = "is not an input" if len(unknown) == 1 else "are not inputs"
+        raise BackpropError(
+            f"{name_list(unknown)} {verb}; inputs are: "
+            f"{name_list(list(compiled.inputs)) if compiled.inputs else '(none)'}"
+        )
     if grids:
         parsed = [engine_stream.parse_grid(g) for g in grids]
         blocks = engine_stream.grid_blocks(compiled, parsed, fixed, overridden)

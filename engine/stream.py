@@ -119,7 +119,10 @@ def csv_blocks(
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(f"{where}: the header row is not UTF-8 text", kind="io") from None
-    header = [h.strip() for h in next(csv.reader([text]))]
+    try:
+        header = [h.strip() for h in next(csv.reader([text]))]
+    except csv.Error as err:  # a cell past Python's field limit (131,072 characters)
+        raise InputError(f"{where}: the header row cannot be read ({err})", kind="io") from None
     used = _check_header(compiled, header, where)
     given = [h for h in used if h is not None]
     _refuse_both(given, overridden, where)

@@ -98,3 +98,20 @@ def test_rows_before_a_bad_line_are_written(tmp_path: Path) -> None:
     done = run("eval", "x*y", "--points", str(jsonl), "--no-check", expect=2)
     assert [json.loads(line) for line in done.stdout.splitlines()] == [good]
     assert "line 2" in done.stderr
+
+
+def test_at_naming_something_that_is_not_an_input_is_an_error_at_many_points() -> None:
+    # As at one point (`eval x*y --at x=1,y=2,q=3` exits 2 naming q).
+    done = run("eval", "x*y", "--grid", "x=0:1:2", "--at", "y=2,q=3", "--no-check", expect=2)
+    assert "q is not an input" in done.stderr and done.stdout == ""
+    done = run(
+        "eval", "x*y", "--points", "-", "--at", "y=2,q=3", "--no-check", stdin="x\n1\n", expect=2
+    )
+    assert "q is not an input" in done.stderr
+
+
+def test_a_csv_header_cell_past_pythons_field_limit_is_a_clear_error(tmp_path: Path) -> None:
+    points = tmp_path / "p.csv"
+    points.write_text("x," + "y" * 200_000 + "\n1,2\n")
+    done = run("eval", "x*y", "--points", str(points), "--no-check", expect=2)
+    assert "header" in done.stderr and "internal error" not in done.stderr
