@@ -115,3 +115,9 @@ def test_a_csv_header_cell_past_pythons_field_limit_is_a_clear_error(tmp_path: P
     points.write_text("x," + "y" * 200_000 + "\n1,2\n")
     done = run("eval", "x*y", "--points", str(points), "--no-check", expect=2)
     assert "header" in done.stderr and "internal error" not in done.stderr
+
+
+def test_explain_html_with_direction_is_refused_as_without_html() -> None:
+    # `explain --direction x=1` without --forward is a usage error; --html must not ignore it.
+    done = run("explain", "x*y", "--at", "x=1,y=2", "--html", "--direction", "x=1", expect=2)
+    assert "--direction goes with --forward" in done.stderr and done.stdout == ""
