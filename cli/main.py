@@ -499,10 +499,10 @@ def eval_command(
             "--strict asks for every gradient proven; it cannot go with --no-check"
         )
     if points is not None or grid:
-        if as_json or digits is not None:
+        if as_json or digits is not None or fd or direction or outputs:
             raise click.UsageError(
                 "--points and --grid write rows (--format jsonl or csv): "
-                "not with --json or --digits"
+                "not with --json, --digits, --fd, --direction or --output NAME"
             )
         from backprop.cli.points import run_points
 

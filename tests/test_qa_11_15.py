@@ -121,3 +121,10 @@ def test_explain_html_with_direction_is_refused_as_without_html() -> None:
     # `explain --direction x=1` without --forward is a usage error; --html must not ignore it.
     done = run("explain", "x*y", "--at", "x=1,y=2", "--html", "--direction", "x=1", expect=2)
     assert "--direction goes with --forward" in done.stderr and done.stdout == ""
+
+
+def test_single_point_options_are_refused_at_many_points_not_ignored() -> None:
+    # `--output a` asked for a = x*y (1 at x=y=1) but the rows were the last output b = x+y.
+    for extra in (["--output", "a"], ["--fd"], ["--direction", "x=1"]):
+        done = run("eval", "a=x*y; b=x+y", "--grid", "x=0:1:3", "--at", "y=1", *extra, expect=2)
+        assert "--points and --grid write rows" in done.stderr and done.stdout == ""
