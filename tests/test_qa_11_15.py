@@ -128,3 +128,14 @@ def test_single_point_options_are_refused_at_many_points_not_ignored() -> None:
     for extra in (["--output", "a"], ["--fd"], ["--direction", "x=1"]):
         done = run("eval", "a=x*y; b=x+y", "--grid", "x=0:1:3", "--at", "y=1", *extra, expect=2)
         assert "--points and --grid write rows" in done.stderr and done.stdout == ""
+
+
+def test_check_at_many_points_calls_an_overflowed_gradient_inaccurate_as_at_one() -> None:
+    # d/dx log(x) = 1/x: at x = 1e-320 that is 1e320, past float64 (the engine's inf), while
+    # the exact gradient is finite: SPEC's "inaccurate", exit 1, as `eval --at x=1e-320`.
+    done = run("eval", "log(x)", "--grid", "x=1e-320:1e-320:1", expect=1)
+    check = json.loads(done.stdout.splitlines()[-1])["check"]
+    assert check["status"] == "inaccurate" and check["counts"]["inaccurate"] == 1
+    # sqrt at 0: the exact slope is infinite too, so the engine's inf is right: ok.
+    done = run("eval", "sqrt(x)", "--grid", "x=0:1:3")
+    assert json.loads(done.stdout.splitlines()[-1])["check"]["status"] == "ok"
