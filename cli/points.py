@@ -362,8 +362,8 @@ def render_summary(
         lines.append(f"{shown} ({len(summary.first)} of {summary.points:,})")
         lines += _first_rows(summary, names, precision, width)
     fmt = (lambda x: number(x, precision)) if precision else number
-    ranges = [("value", summary.value)] + [(f"d_{n}", summary.gradients[n]) for n in names]
     if summary.points > summary.failed:
+        ranges = [("value", summary.value)] + [(f"d_{n}", summary.gradients[n]) for n in names]
         lines.append("ranges (over the points that did not fail)")
         rows = []
         for label, r in ranges:

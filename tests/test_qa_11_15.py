@@ -139,3 +139,12 @@ def test_check_at_many_points_calls_an_overflowed_gradient_inaccurate_as_at_one(
     # sqrt at 0: the exact slope is infinite too, so the engine's inf is right: ok.
     done = run("eval", "sqrt(x)", "--grid", "x=0:1:3")
     assert json.loads(done.stdout.splitlines()[-1])["check"]["status"] == "ok"
+
+
+def test_summary_of_no_points(tmp_path: Path) -> None:
+    # A header and no rows: 0 points, no ranges, exit 0 (it was an internal error).
+    points = tmp_path / "p.csv"
+    points.write_text("x,y\n")
+    done = run("eval", "x*y", "--points", str(points), "--format", "summary", "--no-check")
+    assert done.stdout.startswith("points  0 from ")
+    assert "ranges" not in done.stdout
