@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import click
@@ -238,6 +238,14 @@ def handle_errors(func: Callable[..., int]) -> Callable[..., None]:
         except BrokenPipeError:
             _silence_stdout()
             code = EXIT_OK
+        except OSError as err:  # a write failed (a full disk): the system's trouble, not a bug
+            if traceback:
+                raise
+            where = f" ({err.filename})" if err.filename else ""
+            click.echo(f"error: input or output failed{where}: {err.strerror or err}", err=True)
+            with suppress(OSError, ValueError):  # no file descriptor when run in process
+                _silence_stdout()  # what is still buffered would fail again at exit
+            code = EXIT_BAD_INPUT
         except Exception as err:
             if traceback:
                 raise

@@ -148,3 +148,27 @@ def test_summary_of_no_points(tmp_path: Path) -> None:
     done = run("eval", "x*y", "--points", str(points), "--format", "summary", "--no-check")
     assert done.stdout.startswith("points  0 from ")
     assert "ranges" not in done.stdout
+
+
+def test_a_full_disk_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    # /dev/full fails every write with ENOSPC: the rows (-o) and stdout both.
+    import subprocess
+    import sys
+
+    commands = [
+        ["eval", "x*y", "--grid", "x=0:1:5", "--at", "y=1", "--format", "csv", "-o", "/dev/full"],
+        ["eval", "x*y", "--grid", "x=0:1:5", "--at", "y=1", "--no-check"],
+        ["eval", "x", "--at", "x=1", "--json"],
+        ["graph", "x", "--at", "x=1", "--format", "html"],
+    ]
+    for args in commands:
+        with open("/dev/full", "w") as full:
+            done = subprocess.run(
+                [sys.executable, "-m", "backprop", *args],
+                stdout=full,
+                stderr=subprocess.PIPE,
+                text=True,
+                check=False,
+            )
+        assert done.returncode == 2, (args, done.stderr)
+        assert "No space left on device" in done.stderr and "Traceback" not in done.stderr
