@@ -68,6 +68,8 @@ def run_points(
             "the program and the points cannot both come from standard input: "
             "give the program as an argument or with -f FILE"
         )
+    if output == "-":
+        output = None  # standard output, as without -o
     if fmt is None:
         fmt = _format_of(output) if output else None
         if output and fmt is None:

@@ -172,3 +172,15 @@ def test_a_full_disk_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
             )
         assert done.returncode == 2, (args, done.stderr)
         assert "No space left on device" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_rows_to_dash_go_to_stdout() -> None:
+    # `-o -` is standard output (as _open_output reads it); x*y at (1, 1): 1, slopes 1 and 1.
+    done = run("eval", "x*y", "--grid", "x=1:1:1", "--at", "y=1", "-o", "-", "--no-check")
+    assert json.loads(done.stdout) == {
+        "at": {"x": 1.0, "y": 1.0},
+        "value": 1.0,
+        "gradients": {"x": 1.0, "y": 1.0},
+    }
+    done = run("eval", "x*y", "--grid", "x=1:1:1", "--at", "y=1", "-o", "-", "--format", "csv")
+    assert done.stdout.splitlines()[1] == "1,1,1,1,1,"
