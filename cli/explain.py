@@ -483,6 +483,8 @@ def explain_command(
         raise click.UsageError("-o writes the page: it goes with --html")
     if as_html and digits is not None:
         raise click.UsageError("the page shows float arithmetic: --digits cannot go with --html")
+    if direction and not forward:
+        raise click.UsageError("--direction goes with --forward")
     source, point = load(program, path, at, source_box)
     if as_html:
         from backprop.cli.page import write_page
@@ -490,8 +492,6 @@ def explain_command(
         if forward:
             raise click.UsageError("--html shows the backward pass; it does not go with --forward")
         return write_page(source, point, output, precision)
-    if direction and not forward:
-        raise click.UsageError("--direction goes with --forward")
     if forward:
         from backprop.cli import explain_forward as narrate
 

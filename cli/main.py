@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import click
@@ -264,6 +264,14 @@ def handle_errors(func: Callable[..., int]) -> Callable[..., None]:
         except BrokenPipeError:
             _silence_stdout()
             code = EXIT_OK
+        except OSError as err:  # a write failed (a full disk): the system's trouble, not a bug
+            if traceback:
+                raise
+            where = f" ({err.filename})" if err.filename else ""
+            click.echo(f"error: input or output failed{where}: {err.strerror or err}", err=True)
+            with suppress(OSError, ValueError):  # no file descriptor when run in process
+                _silence_stdout()  # what is still buffered would fail again at exit
+            code = EXIT_BAD_INPUT
         except Exception as err:
             if traceback:
                 raise
@@ -508,10 +516,10 @@ def eval_command(
             "--strict asks for every gradient proven; it cannot go with --no-check"
         )
     if points is not None or grid:
-        if as_json or digits is not None:
+        if as_json or digits is not None or fd or direction or outputs:
             raise click.UsageError(
                 "--points and --grid write rows (--format jsonl or csv): "
-                "not with --json or --digits"
+                "not with --json, --digits, --fd, --direction or --output NAME"
             )
         from backprop.cli.points import run_points
 

@@ -16,7 +16,7 @@ from backprop.cli.main import (
     handle_errors,
     program_options,
 )
-from backprop.parser import quote
+from backprop.parser import BackpropError, quote, shorten
 
 PLOT_EXAMPLES = """
 Examples:
@@ -86,7 +86,12 @@ def plot_command(
     point.pop(parsed.name, None)  # the grid replaces a sample's '# at:' value
     data = engine_plot.plot_data(source, parsed, point, order)
     if output is not None:
-        size = engine_plot.draw(data, output)
+        try:
+            size = engine_plot.draw(data, output)
+        except OSError as err:
+            raise BackpropError(
+                f"cannot write {shorten(output, tail=True)}: {err.strerror or err}", kind="io"
+            ) from None
         click.echo(f"wrote {output} ({size:,} bytes)", err=True)
     else:
         click.echo(render_text(data), nl=False)
@@ -118,14 +123,17 @@ def render_text(data: Any) -> str:
     low, high = min(finite), max(finite)
     if high == low:
         low, high = low - 1.0, high + 1.0
-    x0, x1 = xs[0], xs[-1]
+    # Halves, so that a range from -1e308 to 1e308 does not overflow to inf.
+    x0, x1 = xs[0] / 2, xs[-1] / 2
     span = (x1 - x0) or 1.0
+    xs = [x / 2 for x in xs]
+    high_h, low_h = high / 2, low / 2
     grid = [[" "] * WIDTH for _ in range(HEIGHT)]
     if low < 0 < high:  # the zero line
-        row = round((high - 0.0) / (high - low) * (HEIGHT - 1))
+        row = round(high_h / (high_h - low_h) * (HEIGHT - 1))
         grid[row] = ["-"] * WIDTH
     for kink in data.kinks:
-        col = round((kink - x0) / span * (WIDTH - 1))
+        col = round((kink / 2 - x0) / span * (WIDTH - 1))
         for r in range(HEIGHT):
             grid[r][col] = ":"
     for k, (_, ys) in enumerate(curves):
@@ -134,7 +142,7 @@ def render_text(data: Any) -> str:
             if y != y or abs(y) == float("inf"):
                 continue
             col = round((x - x0) / span * (WIDTH - 1))
-            row = round((high - y) / (high - low) * (HEIGHT - 1))
+            row = round((high_h - y / 2) / (high_h - low_h) * (HEIGHT - 1))
             grid[row][col] = mark
     for x, bad in zip(xs, data.failed.tolist()):
         if bad:
@@ -144,7 +152,7 @@ def render_text(data: Any) -> str:
         label = _fmt(high) if r == 0 else _fmt(low) if r == HEIGHT - 1 else ""
         lines.append(f"{label.rjust(label_width)} |{''.join(row_cells)}".rstrip())
     lines.append(" " * label_width + " +" + "-" * WIDTH)
-    left, right = _fmt(x0), _fmt(x1)
+    left, right = _fmt(data.x[0]), _fmt(data.x[-1])
     lines.append(
         " " * (label_width + 2) + left + right.rjust(WIDTH - len(left)) + f"   {data.name}"
     )

@@ -19,7 +19,7 @@ from typing import IO, Any
 import click
 from backprop.cli.main import EXIT_BAD_INPUT, check_exit_code, read_program
 from backprop.cli.numbers import number
-from backprop.parser import BackpropError, shorten
+from backprop.parser import BackpropError, name_list, shorten
 
 FORMATS = ("jsonl", "csv", "summary")
 POINTS_FORMATS = ("csv", "jsonl")
@@ -68,6 +68,8 @@ def run_points(
             "the program and the points cannot both come from standard input: "
             "give the program as an argument or with -f FILE"
         )
+    if output == "-":
+        output = None  # standard output, as without -o
     if fmt is None:
         fmt = _format_of(output) if output else None
         if output and fmt is None:
@@ -79,6 +81,11 @@ def run_points(
             fmt = "summary" if sys.stdout.isatty() else "jsonl"
     if fmt == "summary" and output:
         raise click.UsageError("--format summary is for the terminal; -o FILE takes jsonl or csv")
+    if output and output != "-" and points and points != "-" and _same_file(output, points):
+        raise click.UsageError(
+            f"-o {shorten(output, tail=True)} is the same file as --points: writing the rows "
+            "would empty the points before they are read; give another -o FILE"
+        )
 
     from backprop.engine.point import defaults, merge, parse_at
 
@@ -157,6 +164,13 @@ def point_blocks(
     of a grid, bytes of a file, or None)."""
     from backprop.engine import stream as engine_stream
 
+    unknown = [name for name in fixed if name not in compiled.graph.inputs]
+    if unknown:  # as at one point: --at (or '# at:') naming something that is not an input
+        verb = "is not an input" if len(unknown) == 1 else "are not inputs"
+        raise BackpropError(
+            f"{name_list(unknown)} {verb}; inputs are: "
+            f"{name_list(list(compiled.inputs)) if compiled.inputs else '(none)'}"
+        )
     if grids:
         parsed = [engine_stream.parse_grid(g) for g in grids]
         blocks = engine_stream.grid_blocks(compiled, parsed, fixed, overridden)
@@ -174,6 +188,13 @@ def point_blocks(
     # Progress in bytes where Python reads the file; pyarrow reading it itself
     # says nothing on the way: then a count of points.
     return blocks, where, reader, _size(reader) if native is None else None
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either does not exist (yet): not the same file
+        return False
 
 
 def _open_points(points: str, stack: ExitStack) -> tuple[IO[bytes], str]:
@@ -343,8 +364,8 @@ def render_summary(
         lines.append(f"{shown} ({len(summary.first)} of {summary.points:,})")
         lines += _first_rows(summary, names, precision, width)
     fmt = (lambda x: number(x, precision)) if precision else number
-    ranges = [("value", summary.value)] + [(f"d_{n}", summary.gradients[n]) for n in names]
     if summary.points > summary.failed:
+        ranges = [("value", summary.value)] + [(f"d_{n}", summary.gradients[n]) for n in names]
         lines.append("ranges (over the points that did not fail)")
         rows = []
         for label, r in ranges:

@@ -25,7 +25,7 @@ import numpy as np
 from backprop.engine.errors import InputError
 from backprop.engine.gates import GATES
 from backprop.engine.points import Compiled, compile, derivative_graph, from_graph
-from backprop.engine.stream import Grid
+from backprop.engine.stream import Grid, grid_axis
 from backprop.parser import name_list, shorten
 
 MAX_ORDER = 6
@@ -101,7 +101,7 @@ def plot_data(source: str, grid: Grid, fixed: Mapping[str, float], order: int) -
         )
     if grid.name in fixed:
         raise InputError(f"{grid.name} is given both by --grid and by --at: give it once")
-    x = np.linspace(grid.start, grid.stop, grid.n)
+    x = grid_axis(grid)
     at: dict[str, Any] = {n: float(fixed[n]) for n in others}
     at[grid.name] = x
     base = compiled.evaluate(at)
@@ -211,9 +211,33 @@ def title(data: PlotData) -> str:
     return head + (f"   (at {fixed})" if fixed else "")
 
 
+def broken_at_kinks(x: Any, y: Any, kinks: Any) -> tuple[Any, Any]:
+    """The curve with a gap (nan) at each kink, where a derivative jumps; x ascending
+    (a grid from START > STOP runs backwards: searchsorted needs it sorted)."""
+    if not len(kinks):
+        return x, y
+    if len(x) > 1 and x[0] > x[-1]:
+        x, y = x[::-1], y[::-1]
+    where = np.searchsorted(x, kinks)
+    return np.insert(x, where, kinks), np.insert(y, where, np.nan)
+
+
+MAX_DRAWN = 1e300  # a larger number overflows matplotlib's axis ticks
+
+
 def draw(data: PlotData, path: str) -> int:
     """The picture into `path` (.svg or .png); its size in bytes."""
     import os
+
+    shown = np.concatenate([data.x, *(c.y for c in data.curves)])
+    shown = np.abs(shown[np.isfinite(shown)])
+    if shown.size and shown.max() > MAX_DRAWN:
+        raise InputError(
+            f"the numbers reach {float(shown.max()):.4g}: too large to draw in a picture "
+            f"(up to {MAX_DRAWN:g}; matplotlib's axes overflow past it); "
+            "the terminal plot (without -o) shows them",
+            kind="limit",
+        )
 
     import matplotlib
 
@@ -224,11 +248,7 @@ def draw(data: PlotData, path: str) -> int:
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
     try:
         for curve in data.curves:
-            x, y = data.x, curve.y
-            if curve.order and data.kinks:  # a derivative jumps at a kink: break the line there
-                where = np.searchsorted(x, data.kinks)
-                x = np.insert(x, where, data.kinks)
-                y = np.insert(y, where, np.nan)
+            x, y = broken_at_kinks(data.x, curve.y, data.kinks if curve.order else [])
             ax.plot(x, y, label=curve_label(curve.order, data.name), linewidth=1.6)
         for k, kink in enumerate(data.kinks):
             ax.axvline(

@@ -119,7 +119,10 @@ def csv_blocks(
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(f"{where}: the header row is not UTF-8 text", kind="io") from None
-    header = [h.strip() for h in next(csv.reader([text]))]
+    try:
+        header = [h.strip() for h in next(csv.reader([text]))]
+    except csv.Error as err:  # a cell past Python's field limit (131,072 characters)
+        raise InputError(f"{where}: the header row cannot be read ({err})", kind="io") from None
     used = _check_header(compiled, header, where)
     given = [h for h in used if h is not None]
     _refuse_both(given, overridden, where)
@@ -162,15 +165,35 @@ def csv_blocks(
         if n == 0:
             continue
         columns = []
+        bad: BadCell | None = None  # the error at the first bad cell of this batch
         for name in compiled.inputs:
             if name in constants:
-                columns.append(np.full(n, constants[name]))
+                columns.append(np.full(n if bad is None else bad.row, constants[name]))
                 continue
             raw = batch.column(f"c{index_of[name]}")
-            columns.append(_to_floats(raw, name, where, count))
+            if bad is not None:
+                raw = raw.slice(0, bad.row)
+            try:
+                columns.append(_to_floats(raw, name, where, count))
+            except BadCell as err:
+                bad = err
+                columns = [c[: err.row] for c in columns]
+                columns.append(_to_floats(raw.slice(0, err.row), name, where, count))
+        if bad is not None:  # the rows before the bad line are written, then the run stops
+            if bad.row:
+                yield Block(columns, count, np.arange(count + 2, count + 2 + len(columns[0])))
+            raise bad
         lines = np.arange(count + 2, count + 2 + n)
         yield Block(columns, count, lines)
         count += n
+
+
+class BadCell(InputError):
+    """A CSV cell that is not a number; `row` is its row in the batch read."""
+
+    def __init__(self, message: str, row: int) -> None:
+        super().__init__(message)
+        self.row = row
 
 
 def _to_floats(raw: Any, name: str, where: str, before: int) -> Any:
@@ -197,7 +220,7 @@ def _to_floats(raw: Any, name: str, where: str, before: int) -> Any:
             hi = mid
     cell = trimmed[lo].as_py()
     what = "is empty" if not cell else f"is {shorten(cell, 40)!r}, not a number"
-    raise InputError(f"{where}, line {before + lo + 2}, column {name}: the cell {what}")
+    raise BadCell(f"{where}, line {before + lo + 2}, column {name}: the cell {what}", lo)
 
 
 def _refuse_both(given: Sequence[str], overridden: Sequence[str], where: str) -> None:
@@ -224,56 +247,62 @@ def jsonl_blocks(
     lines: list[int] = []
     count = 0
     line_no = 0
-    for raw in stream:
-        line_no += 1
-        text = raw.strip()
-        if not text:
-            continue
-        try:
-            obj = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as err:
-            reason = getattr(err, "msg", None) or "not UTF-8 text"
-            raise InputError(f"{where}, line {line_no}: not a JSON object ({reason})") from None
-        if not isinstance(obj, dict):
-            raise InputError(f"{where}, line {line_no}: expected a JSON object of input values")
-        if "check" in obj and len(obj) == 1:
-            continue  # the last line of a previous run's output
-        if isinstance(obj.get("at"), dict):
-            obj = obj["at"]
-        keys = frozenset(obj)
-        if keys not in checked_keys:
-            unknown = [k for k in obj if k not in known]
-            if unknown:
-                raise InputError(
-                    f"{where}, line {line_no}: {name_list(unknown)} "
-                    f"{'is not an input' if len(unknown) == 1 else 'are not inputs'}; "
-                    f"inputs are: {name_list(names) if names else '(none)'}"
-                )
-            _refuse_both(list(obj), overridden, f"{where}, line {line_no}")
-            missing = [n for n in names if n not in obj and n not in fixed]
-            if missing:
-                raise InputError(
-                    f"{where}, line {line_no}: missing a value for {name_list(missing)} "
-                    f"(give it on the line or with --at); inputs are: {name_list(names)}"
-                )
-            checked_keys.add(keys)
-        row = []
-        for n in names:
-            v = obj[n] if n in obj else fixed[n]
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise InputError(
-                    f"{where}, line {line_no}, {n}: {shorten(json.dumps(v), 40)} is not a number"
-                )
+    try:
+        for raw in stream:
+            line_no += 1
+            text = raw.strip()
+            if not text:
+                continue
             try:
-                row.append(float(v))
-            except OverflowError:
-                row.append(math.inf)  # an integer past the floats: not finite, that row fails
-        rows.append(row)
-        lines.append(line_no)
-        if len(rows) == BLOCK_ROWS:
+                obj = json.loads(text)
+            except (ValueError, UnicodeDecodeError) as err:
+                reason = getattr(err, "msg", None) or "not UTF-8 text"
+                raise InputError(f"{where}, line {line_no}: not a JSON object ({reason})") from None
+            if not isinstance(obj, dict):
+                raise InputError(f"{where}, line {line_no}: expected a JSON object of input values")
+            if len(obj) == 1 and isinstance(obj.get("check"), dict):
+                continue  # the last line of a previous run's output
+            if isinstance(obj.get("at"), dict):
+                obj = obj["at"]
+            keys = frozenset(obj)
+            if keys not in checked_keys:
+                unknown = [k for k in obj if k not in known]
+                if unknown:
+                    raise InputError(
+                        f"{where}, line {line_no}: {name_list(unknown)} "
+                        f"{'is not an input' if len(unknown) == 1 else 'are not inputs'}; "
+                        f"inputs are: {name_list(names) if names else '(none)'}"
+                    )
+                _refuse_both(list(obj), overridden, f"{where}, line {line_no}")
+                missing = [n for n in names if n not in obj and n not in fixed]
+                if missing:
+                    raise InputError(
+                        f"{where}, line {line_no}: missing a value for {name_list(missing)} "
+                        f"(give it on the line or with --at); inputs are: {name_list(names)}"
+                    )
+                checked_keys.add(keys)
+            row = []
+            for n in names:
+                v = obj[n] if n in obj else fixed[n]
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise InputError(
+                        f"{where}, line {line_no}, {n}: "
+                        f"{shorten(json.dumps(v), 40)} is not a number"
+                    )
+                try:
+                    row.append(float(v))
+                except OverflowError:
+                    row.append(math.inf)  # an integer past the floats: not finite, that row fails
+            rows.append(row)
+            lines.append(line_no)
+            if len(rows) == BLOCK_ROWS:
+                yield _rows_block(rows, names, count, lines)
+                count += len(rows)
+                rows, lines = [], []
+    except InputError:  # a bad line stops the run: the rows before it are written first
+        if rows:
             yield _rows_block(rows, names, count, lines)
-            count += len(rows)
-            rows, lines = [], []
+        raise
     if rows:
         yield _rows_block(rows, names, count, lines)
 
@@ -299,14 +328,31 @@ def parse_grid(text: str) -> Grid:
 
     name, eq, rest = text.partition("=")
     parts = rest.split(":")
-    if not eq or len(parts) != 3:
+    if not eq or len(parts) != 3 or not name.strip():
         raise InputError(f"--grid expects NAME=START:STOP:N, such as x=-7:7:200, got {text!r}")
-    (_, start), (_, stop) = parse_at([f"{name.strip()}={parts[0]}", f"{name.strip()}={parts[1]}"])
+    try:
+        (_, start), (_, stop) = parse_at(
+            [f"{name.strip()}={parts[0]}", f"{name.strip()}={parts[1]}"]
+        )
+    except InputError as err:  # parse_at's messages say --at: this value came from --grid
+        raise InputError(err.message.replace("--at value", "--grid value", 1)) from None
     count = parts[2].strip()
     if not count.isascii() or not count.isdigit() or int(count[:12] or 0) < 1:
         raise InputError(f"--grid {name.strip()}: N must be a whole number of points, 1 or more")
     n = int(count[:12]) if len(count) <= 12 else MAX_GRID_POINTS + 1
     return Grid(name.strip(), start, stop, n)
+
+
+def grid_axis(grid: Grid) -> Any:
+    """The grid's N points, both ends included (np.linspace), also where STOP - START
+    overflows (-1e308:1e308): then each point is a weighted mean of the two ends."""
+    if math.isfinite(grid.stop - grid.start):
+        return np.linspace(grid.start, grid.stop, grid.n)
+    t = np.linspace(0.0, 1.0, grid.n)
+    axis = grid.start * (1.0 - t) + grid.stop * t
+    axis[-1] = grid.stop if grid.n > 1 else grid.start
+    axis[0] = grid.start
+    return axis
 
 
 def grid_size(grids: Sequence[Grid]) -> int:
@@ -343,7 +389,7 @@ def grid_blocks(
             kind="limit",
         )
     constants = _fixed_columns(compiled, names, fixed, "--grid")
-    axes = {g.name: np.linspace(g.start, g.stop, g.n) for g in grids}
+    axes = {g.name: grid_axis(g) for g in grids}
     shape = tuple(g.n for g in grids)
     for first in range(0, total, BLOCK_ROWS):
         index = np.arange(first, min(total, first + BLOCK_ROWS))
