@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
 from itertools import chain, repeat
 from operator import add, sub
-from typing import Any
+from typing import Any, NamedTuple
 
 from backprop.cli.numbers import finite as _finite
 from backprop.cli.numbers import number
@@ -175,9 +174,12 @@ GIVE_UP = ("expression", "inputs")
 MIN_EXPRESSION_WIDTH = 16  # a wrapped expression narrower than this reads as a stub
 
 
-@dataclass(frozen=True)
-class Layout:
-    """How the terminal table fits a width: its columns, their widths, the numbers' digits."""
+class Layout(NamedTuple):
+    """How the terminal table fits a width: its columns, their widths, the numbers' digits.
+
+    A named tuple rather than a dataclass: made at every start-up, and a dataclass
+    costs most of a millisecond to make.
+    """
 
     headers: tuple[str, ...]
     widths: tuple[int, ...]
@@ -243,20 +245,20 @@ def layout(result: Result, precision: int | None, width: int) -> Layout:
     full = _table_width(measure.widths(precision)[1])
     wrapped = _wrap_expression(*measure.widths(precision), width)
     if wrapped is not None:
-        return replace(measure.fit(precision, (), wrapped), full_width=full)
+        return measure.fit(precision, (), wrapped)._replace(full_width=full)
     fewer = range(min(precision or 17, 17) - 1, 0, -1)  # digits below those asked for
     every = next((d for d in fewer if _wrap_expression(*measure.widths(d), width)), None)
     for n in range(1, len(GIVE_UP) + 1):
         widths = measure.widths(precision, GIVE_UP[:n])[1]
         if _table_width(widths) <= width:
             fit = measure.fit(precision, GIVE_UP[:n], widths)
-            return replace(fit, full_width=full, every_column_at=every)
+            return fit._replace(full_width=full, every_column_at=every)
     for digits in [*fewer, 1]:
         widths = measure.widths(digits, GIVE_UP)[1]
         if _table_width(widths) <= width or digits == 1:
             fit = measure.fit(digits, GIVE_UP, widths)
             fits = _table_width(widths) <= width
-            return replace(fit, digits=digits, full_width=full, fits=fits, every_column_at=every)
+            return fit._replace(digits=digits, full_width=full, fits=fits, every_column_at=every)
     raise AssertionError("unreachable: the loop ends at 1 digit")
 
 

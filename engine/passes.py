@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from backprop.engine.errors import DomainError, NumericError
 from backprop.engine.gates import GATES, Gate
@@ -128,8 +127,7 @@ def live_nodes(graph: Graph, depends: list[bool]) -> list[bool]:
     return [d and r for d, r in zip(depends, reaches)]
 
 
-@dataclass(frozen=True, slots=True)
-class Visit:
+class Visit(NamedTuple):
     """What the backward pass did at one gate (recorded only when a trace is asked for).
 
     `local[k]` is the local derivative for input position k and `sent[k]` the
