@@ -11,7 +11,7 @@ from backprop.cli.main import (
     EXIT_MISMATCH,
     EXIT_OK,
     ProgramCommand,
-    _not_nan,
+    check_seconds_option,
     cli,
     handle_errors,
     load,
@@ -71,14 +71,8 @@ not an input), 3 internal error.
 )
 @points_options("Compare")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random points.")
-@click.option(
-    "--check-seconds",
-    type=click.FloatRange(min=0.0, min_open=True, max=86_400.0),
-    callback=_not_nan,
-    metavar="SECONDS",
-    default=5.0,
-    show_default=True,
-    help="SymPy's budget per claim, in seconds of CPU time, for a proof or a relation.",
+@check_seconds_option(
+    "SymPy's budget per claim, in seconds of CPU time, for a proof or a relation."
 )
 @click.option(
     "--fd", is_flag=True, help="Also compare each claim with a finite difference at a point."

@@ -9,7 +9,9 @@ import click
 from backprop.cli.main import (
     ProgramCommand,
     check_exit_code,
+    check_seconds_option,
     cli,
+    digits_option,
     handle_errors,
     load,
     precision_option,
@@ -188,20 +190,8 @@ def render_text(h: Any, precision: int | None) -> str:
 @click.option(
     "--no-check", is_flag=True, help="Skip the SymPy cross-check (SymPy is not imported)."
 )
-@click.option(
-    "--check-seconds",
-    type=click.FloatRange(min=0.0, min_open=True, max=86_400.0),
-    metavar="SECONDS",
-    default=5.0,
-    show_default=True,
-    help="Budget for SymPy's second derivatives, in seconds of CPU time.",
-)
-@click.option(
-    "--digits",
-    type=click.IntRange(16, 1000),
-    metavar="N",
-    help="Compute the Hessian and its eigenvalues in N significant digits (mpmath).",
-)
+@check_seconds_option("Budget for SymPy's second derivatives, in seconds of CPU time.")
+@digits_option("The Hessian and its eigenvalues are computed that way.")
 @precision_option(None, "Significant digits in the table (default: every digit).")
 @handle_errors
 def hessian_command(

@@ -192,6 +192,21 @@ def _no_color(ctx: click.Context, param: click.Parameter, value: bool) -> None:
         ctx.meta["backprop.no_color"] = True
 
 
+def check_seconds_option(help: str) -> Callable[[Any], Any]:
+    """--check-seconds SECONDS, SymPy's budget in CPU time, for every command with a check."""
+    return click.option(
+        "--check-seconds",
+        # At most a day, and not nan: the timer under the check cannot hold inf,
+        # 1e10 or nan seconds (an internal error, exit 3, before).
+        type=click.FloatRange(min=0.0, min_open=True, max=86_400.0),
+        callback=_not_nan,
+        metavar="SECONDS",
+        default=5.0,
+        show_default=True,
+        help=help,
+    )
+
+
 def digits_option(more: str) -> Callable[[Any], Any]:
     """--digits N: N-digit arithmetic (mpmath), for eval, explain and grad."""
     return click.option(
@@ -424,16 +439,9 @@ def cli() -> None:
 @click.option(
     "--no-check", is_flag=True, help="Skip the SymPy cross-check (SymPy is not imported)."
 )
-@click.option(
-    "--check-seconds",
-    # At most a day: the timer under the check cannot hold inf or 1e10 s (exit 3 before).
-    type=click.FloatRange(min=0.0, min_open=True, max=86_400.0),
-    callback=_not_nan,
-    metavar="SECONDS",
-    default=5.0,
-    show_default=True,
-    help="Budget for the cross-check, in seconds of CPU time; what it cannot reach is "
-    "reported as not checked (the README says how it is spent).",
+@check_seconds_option(
+    "Budget for the cross-check, in seconds of CPU time; what it cannot reach is "
+    "reported as not checked (the README says how it is spent)."
 )
 @click.option(
     "--strict",

@@ -262,3 +262,9 @@ def test_explain_forward_json_says_what_a_null_is() -> None:
     step = json.loads(out.stdout)["steps"][0]
     assert step["terms"][0]["local"] is None and step["tangent"] is None
     assert step["notes"] == ["the local derivative d/dx is +inf", "the tangent is +inf"]
+
+
+def test_hessian_check_seconds_nan_is_a_usage_error_not_a_crash() -> None:
+    # --check-seconds nan passed click's range (nan compares false) and crashed the timer, exit 3.
+    done = run("hessian", "x*x", "--at", "x=1", "--check-seconds", "nan", expect=2)
+    assert "nan is not a number" in done.stderr
