@@ -88,6 +88,31 @@ class Result:
     directional_derivative: float | None = None
 
 
+def skipped_check() -> Check:
+    """The summary of a check that was not run (--no-check), every count 0."""
+    return Check(
+        "none",
+        "skipped",
+        "none",
+        "cross-check skipped (--no-check)",
+        dict.fromkeys(VERDICTS, 0),
+        dict.fromkeys(METHODS, 0),
+    )
+
+
+def known_inputs(graph: Graph, wrt: Sequence[str] | None) -> list[str]:
+    """The program's inputs, refusing a program without any and names in `wrt` that are
+    not inputs (InputError, listing the inputs): the check before choosing some of them."""
+    names = list(graph.inputs)
+    if not names:
+        raise InputError("the program has no inputs: there is nothing to differentiate")
+    unknown = [n for n in wrt or () if n not in graph.inputs]
+    if unknown:
+        verb = "is not an input" if len(unknown) == 1 else "are not inputs"
+        raise InputError(f"{name_list(unknown)} {verb}; {list_inputs(names)}")
+    return names
+
+
 def list_inputs(names: list[str]) -> str:
     """The first ten input names and how many more."""
     if not names:
@@ -241,14 +266,7 @@ def evaluate(
             outcome.methods,
         )
     else:
-        summary = Check(
-            "none",
-            "skipped",
-            "none",
-            "cross-check skipped (--no-check)",
-            dict.fromkeys(VERDICTS, 0),
-            dict.fromkeys(METHODS, 0),
-        )
+        summary = skipped_check()
 
     with cycle_collector_paused():
         nodes = _node_results(graph, values, grads, notes, checks)

@@ -6,13 +6,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from backprop.engine.api import list_inputs
+from backprop.engine.api import known_inputs
 from backprop.engine.build import build_graph
 from backprop.engine.derive import Derived, reverse
-from backprop.engine.errors import InputError
 from backprop.engine.graph import Graph
 from backprop.engine.printing import to_bp, to_latex, to_python
-from backprop.parser import name_list, parse
+from backprop.parser import parse
 from backprop.parser.parse import cycle_collector_paused
 
 FORMATS = ("bp", "latex", "python", "sympy")
@@ -33,15 +32,9 @@ class GradientText:
 
 
 def _wanted(graph: Graph, wrt: Sequence[str] | None) -> list[str]:
-    names = list(graph.inputs)
-    if not names:
-        raise InputError("the program has no inputs: there is nothing to differentiate")
+    names = known_inputs(graph, wrt)
     if not wrt:
         return names
-    unknown = [n for n in wrt if n not in graph.inputs]
-    if unknown:
-        verb = "is not an input" if len(unknown) == 1 else "are not inputs"
-        raise InputError(f"{name_list(unknown)} {verb}; {list_inputs(names)}")
     # Each name once, where it was last given: the last --wrt is the output.
     return list(reversed(dict.fromkeys(reversed(wrt))))
 

@@ -25,7 +25,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from backprop.engine.api import METHODS, VERDICTS, Check, _notes, resolve_point
+from backprop.engine.api import (
+    METHODS,
+    VERDICTS,
+    Check,
+    _notes,
+    known_inputs,
+    resolve_point,
+    skipped_check,
+)
 from backprop.engine.build import build_graph
 from backprop.engine.derive import Derived, evaluate_floats, floats, reverse
 from backprop.engine.errors import InputError
@@ -33,7 +41,7 @@ from backprop.engine.forward import tangent_vectors
 from backprop.engine.gates import GATES
 from backprop.engine.graph import Graph
 from backprop.engine.passes import backward, forward
-from backprop.parser import name_list, parse, shorten
+from backprop.parser import parse, shorten
 from backprop.parser.parse import cycle_collector_paused
 
 REL_TOL = 1e-9
@@ -76,17 +84,9 @@ class Hessian:
 
 def wanted_inputs(graph: Graph, wrt: Sequence[str] | None) -> list[str]:
     """The inputs asked for, in the program's input order; an unknown name is an InputError."""
-    names = list(graph.inputs)
-    if not names:
-        raise InputError("the program has no inputs: there is nothing to differentiate")
+    names = known_inputs(graph, wrt)
     if not wrt:
         return names
-    unknown = [n for n in wrt if n not in graph.inputs]
-    if unknown:
-        from backprop.engine.api import list_inputs
-
-        verb = "is not an input" if len(unknown) == 1 else "are not inputs"
-        raise InputError(f"{name_list(unknown)} {verb}; {list_inputs(names)}")
     repeated = [n for n in dict.fromkeys(wrt) if list(wrt).count(n) > 1]
     if repeated:
         raise InputError(f"{shorten(repeated[0])} is given twice in --wrt")
@@ -170,14 +170,7 @@ def hessian(
         sympy = tuple(tuple(None for _ in range(n)) for _ in range(n))
         verdicts = tuple(tuple("" for _ in range(n)) for _ in range(n))
         reasons = verdicts
-        summary = Check(
-            "none",
-            "skipped",
-            "none",
-            "cross-check skipped (--no-check)",
-            dict.fromkeys(VERDICTS, 0),
-            dict.fromkeys(METHODS, 0),
-        )
+        summary = skipped_check()
     return Hessian(
         source,
         point,
