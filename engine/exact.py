@@ -169,13 +169,9 @@ def _passes(
 def _visit(
     L: Any, ctx: Any, gate: Gate, i: int, upstream: Any, args: list[Any], out: Any, sent: tuple
 ) -> Any:
-    """The Visit the float pass would record (passes.Visit), in N digits: the local
+    """The Visit the float pass records (passes.record_visit), in N digits: the local
     derivatives are the same vjp rule with a gradient of 1."""
-    from backprop.engine.passes import Visit
+    from backprop.engine.passes import record_visit
 
     local = tuple(ctx.zero if d is None else d for d in gate.vjp(L, ctx.one, *args, out))
-    shown = tuple(sent)
-    if gate.flat is not None and not ctx.isfinite(upstream):
-        still = gate.flat(*args, out)
-        shown = tuple(None if s else c for c, s in zip(shown, still))
-    return Visit(i, upstream, local, shown)
+    return record_visit(gate, i, upstream, args, out, sent, local)

@@ -180,7 +180,9 @@ def backward(
             sent = rule(safe, upstream, *[values[j] for j in ins], values[i])
         if trace is not None:
             args = [values[j] for j in ins]
-            trace.append(_visit(gates[node.op], i, upstream, args, values[i], sent))
+            gate = gates[node.op]
+            local = gate.local(*args, values[i])
+            trace.append(record_visit(gate, i, upstream, args, values[i], sent, local))
         for j, c in zip(ins, sent):
             if c is not None:
                 before = grads[j]
@@ -207,13 +209,14 @@ def backward(
     return [(0.0 if g is None else g) if d else None for g, d in zip(grads, depends)]
 
 
-def _visit(
-    gate: Gate, i: int, upstream: float, args: list[float], out: float, sent: tuple
+def record_visit(
+    gate: Gate, i: int, upstream: Any, args: list[Any], out: Any, sent: tuple, local: tuple
 ) -> Visit:
     """What explain narrates at one gate: its local derivatives and what it sent
-    (None where the gate is flat in that input under an infinite gradient)."""
+    (None where the gate is flat in that input under an infinite gradient). Floats
+    or N-digit numbers alike (the exact passes record their trace with it)."""
     shown = tuple(sent)
-    if gate.flat is not None and upstream - upstream != 0.0:
+    if gate.flat is not None and upstream - upstream != 0:  # inf or nan from above
         still = gate.flat(*args, out)
         shown = tuple(None if s else c for c, s in zip(shown, still))
-    return Visit(i, upstream, gate.local(*args, out), shown)
+    return Visit(i, upstream, local, shown)
