@@ -8,14 +8,17 @@ wrap at the terminal width and clip floats (PITFALLS).
 from __future__ import annotations
 
 import json
+from array import array
+from bisect import bisect_left
 from collections.abc import Iterator, Sequence
-from itertools import chain, repeat
+from itertools import chain, cycle, islice, repeat
 from operator import add, sub
 from typing import Any, NamedTuple
 
 from backprop.cli.numbers import finite as _finite
 from backprop.cli.numbers import number
 from backprop.engine import NodeResult, Result
+from backprop.engine.graph import Columns
 from backprop.engine.results import NodeResults
 from backprop.parser import BackpropError, Span, printable
 
@@ -471,16 +474,123 @@ def _dumps(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, indent=indent, allow_nan=False, ensure_ascii=False)
 
 
+# A node's line, by its number of inputs (3: three or more, their list in place of the
+# first): the id, the head (op, text and name), the span, the first two inputs, the
+# value and the gradient, written as one `%` fills a piece of lines at once.
+_LINES = tuple(
+    f'{{"id": %d, %s, "span": [%d, %d], "inputs": [{inputs}], "value": %s, "grad": %s}}'
+    for inputs in ("%.0s%.0s", "%d%.0s", "%d, %d", "%s%.0s")
+)
+_NEGATIVE_ZERO = array("d", [-0.0]).tobytes()
+_NONE_AS_ZERO = {None: 0.0}
+
+
+def _float_texts(numbers: list[Any]) -> list[str] | None:
+    """The JSON text of each number (None: null), as json.dumps writes it; None when one
+    is not finite. Each distinct number is written once: generated programs repeat
+    values (their constants, zeros, a recurrence at its fixed point)."""
+    texts: dict[Any, str] = dict.fromkeys(numbers, "")
+    for x in texts:
+        if x is None:
+            texts[x] = "null"
+        elif type(x) is not float or x - x != 0:  # inf or nan (or not a float)
+            return None
+        else:
+            texts[x] = float.__repr__(x)
+    if 0.0 not in texts:
+        return list(map(texts.__getitem__, numbers))
+    texts[0.0] = "0.0"  # 0.0 and -0.0 are one key: the negative zeros are found below
+    out = list(map(texts.__getitem__, numbers))
+    raw = array("d", map(_NONE_AS_ZERO.get, numbers, numbers)).tobytes()
+    at = raw.find(_NEGATIVE_ZERO)
+    while at >= 0:
+        if at % 8 == 0:
+            out[at // 8] = "-0.0"
+        at = raw.find(_NEGATIVE_ZERO, at + 1)
+    return out
+
+
+class _Heads:
+    """Each node's JSON head (`"op": ..., "text": ...` and its name), a range at a time:
+    made once per distinct op and text, and along a run of a repeated line (the
+    graph's `runs`) repeated from the line before without looking at the text."""
+
+    def __init__(self, graph: Any, columns: Columns, text: Any) -> None:
+        from json.encoder import encode_basestring  # json.dumps's, with ensure_ascii=False
+
+        self.encode = encode_basestring
+        self.columns = columns
+        self.source = graph.source
+        self.names = graph.names
+        self.named = sorted(graph.names)
+        self.text = text
+        self.heads: dict[tuple[str, str], str] = {}
+        self.runs = columns.runs
+        self.run = 0  # the first run that may meet the next range asked for
+        self.patterns: dict[int, list[str]] = {}
+
+    def keyed(self, lo: int, hi: int) -> list[str]:
+        """The heads of nodes lo to hi, each looked up by its op and raw text."""
+        starts, ends = self.columns.starts[lo:hi], self.columns.ends[lo:hi]
+        limits: Any = ends
+        if max(map(sub, ends, starts), default=0) > 80:
+            # The text of a node depends only on its first 81 characters (Graph.text).
+            limits = map(min, ends, map(add, starts, repeat(81)))
+        keys = list(
+            zip(self.columns.ops[lo:hi], map(self.source.__getitem__, map(slice, starts, limits)))
+        )
+        heads = self.heads
+        if len(heads) > 100_000:  # a program of distinct texts: keep the memory flat
+            heads.clear()
+        missing = set(keys).difference(heads)
+        if missing:
+            first = dict(zip(reversed(keys), range(hi - 1, lo - 1, -1)))
+            for key in missing:
+                heads[key] = f'"op": "{key[0]}", "text": {self.encode(self.text(first[key]))}'
+        out = list(map(heads.__getitem__, keys))
+        named, k = self.named, bisect_left(self.named, lo)
+        while k < len(named) and named[k] < hi:
+            out[named[k] - lo] += f', "name": {self.encode(self.names[named[k]])}'
+            k += 1
+        return out
+
+    def __call__(self, lo: int, hi: int) -> list[str]:
+        """The heads of nodes lo to hi (asked for in order)."""
+        out: list[str] = []
+        runs = self.runs
+        while self.run < len(runs) and lo < hi:
+            first, count, total = runs[self.run]
+            if first + total <= lo:
+                self.run += 1
+                continue
+            if first >= hi:
+                break
+            if lo < first:
+                out += self.keyed(lo, first)
+                lo = first
+            pattern = self.patterns.get(first)
+            if pattern is None:
+                self.patterns.clear()
+                pattern = self.patterns[first] = self.keyed(first - count, first)
+            upto = min(first + total, hi)
+            skip = (lo - first) % count
+            out += islice(cycle(pattern), skip, skip + upto - lo)
+            lo = upto
+        if lo < hi:
+            out += self.keyed(lo, hi)
+        return out
+
+
 def _node_lines(result: Result, lines: int = 4096) -> Iterator[list[str]]:
     """The nodes as lines of JSON, in lists of about `lines`: each line the same text
     as `_dumps(_node_item(node))`.
 
     Common nodes (no check, no notes, finite numbers) are written column by
-    column: the values, gradients and inputs of a whole piece by one
-    json.dumps each (floats as repr, as json.dumps writes them), the op, text
-    and name by a JSON head made once per distinct text (an unrolled loop
-    repeats them), and every line by one template. A piece with anything
-    else goes node by node.
+    column from the graph's columns: each distinct value and gradient of a
+    piece written once (floats as repr, as json.dumps writes them), each
+    node's head (op, text, name) made once per distinct one (`_Heads`), and
+    all of a piece's lines filled by one `%`. A piece with anything else goes
+    node by node.
     """
     nodes = result.nodes
     plain = result.digits is None and result.fd is None and result.tangents is None
@@ -489,73 +599,45 @@ def _node_lines(result: Result, lines: int = 4096) -> Iterator[list[str]]:
         for lo in range(0, count, lines):
             yield [_dumps(_node_item(nodes[i], result)) for i in range(lo, min(lo + lines, count))]
         return
-    from json.encoder import encode_basestring  # json.dumps's own, with ensure_ascii=False
-
     graph, values, grads, notes, checks = nodes.parts()
-    source, names, text = graph.source, graph.names, nodes.text
+    columns = graph.nodes if isinstance(graph.nodes, Columns) else Columns.of(graph.nodes)
+    arity, first, second = columns.arity, columns.first, columns.second
+    starts, ends = columns.starts, columns.ends
+    heads = _Heads(graph, columns, nodes.text)
     checked = checks.count(None) != len(checks)
-    graph_nodes = graph.nodes
-    # The text of a node depends only on its first 81 characters (Graph.text).
-    cut = repeat(81)
-    get_raw = source.__getitem__
-    heads: dict[tuple[str, str], str] = {}
-    named = iter(sorted(names.items()))
-    name_at, name = next(named, (count, ""))
-    name_json: dict[str, str] = {}
     with_notes = iter(sorted(notes))
     noted = next(with_notes, count)
-    template = '{"id": %d, %s, "span": [%d, %d], "inputs": [%s], "value": %r, "grad": %s}'
-    joined: dict[int, str] = {}
-
-    def joined_template(n: int) -> str:
-        if n not in joined:
-            joined[n] = ",\n    ".join([template] * n)
-        return joined[n]
-
-    dumps = json.JSONEncoder(allow_nan=False, ensure_ascii=False).encode
     for lo in range(0, count, lines):
         hi = min(lo + lines, count)
-        chunk = values[lo:hi]
-        # Floats, all finite (x - x is 0.0, falsy, for a finite x; nan otherwise).
-        floats = set(map(type, chunk)) == {float} and not any(map(sub, chunk, chunk))
-        try:
-            grad_texts = dumps(grads[lo:hi])[1:-1].split(", ")
-        except ValueError:  # an infinite gradient: "null" (_finite)
-            floats = False
-        if not floats:  # a value that is not a finite float: node by node
+        value_texts = _float_texts(values[lo:hi])
+        grad_texts = _float_texts(grads[lo:hi])
+        if value_texts is None or grad_texts is None:  # not finite: node by node
             yield [_dumps(_node_item(nodes[i], result)) for i in range(lo, hi)]
-            while name_at < hi:
-                name_at, name = next(named, (count, ""))
             while noted < hi:
                 noted = next(with_notes, count)
             continue
-        _, ops, inputs, starts, ends, _, _ = zip(*graph_nodes[lo:hi])
-        input_texts = dumps(inputs)[2:-2].split("], [")
-        limits = ends
-        if max(map(sub, ends, starts)) > 80:
-            limits = tuple(map(min, ends, map(add, starts, cut)))
-        keys = list(zip(ops, map(get_raw, map(slice, starts, limits))))
-        if len(heads) > 100_000:  # a program of distinct texts: keep the memory flat
-            heads.clear()
-        missing = set(keys).difference(heads)
-        if missing:
-            first = dict(zip(reversed(keys), range(hi - 1, lo - 1, -1)))
-            for key in missing:
-                op, at = key[0], first[key]
-                heads[key] = f'"op": "{op}", "text": {encode_basestring(text(at))}'
-        head_texts = list(map(heads.__getitem__, keys))
-        while name_at < hi:
-            suffix = name_json.get(name)
-            if suffix is None:
-                suffix = name_json[name] = f', "name": {encode_basestring(name)}'
-            head_texts[name_at - lo] += suffix
-            name_at, name = next(named, (count, ""))
-        columns = zip(range(lo, hi), head_texts, starts, ends, input_texts, chunk, grad_texts)
+        piece_arity = arity[lo:hi]
+        firsts: Any = first[lo:hi]
+        if 3 in piece_arity:  # three inputs or more: their list in place of the first
+            firsts = list(firsts)
+            for j in range(hi - lo):
+                if piece_arity[j] == 3:
+                    firsts[j] = ", ".join(map(str, columns.more[lo + j]))
+        rows = zip(
+            range(lo, hi),
+            heads(lo, hi),
+            starts[lo:hi],
+            ends[lo:hi],
+            firsts,
+            second[lo:hi],
+            value_texts,
+            grad_texts,
+        )
         if noted >= hi and not checked:
-            # One template for the whole piece, filled in one go.
-            yield [(joined_template(hi - lo)) % tuple(chain.from_iterable(columns))]
+            template = ",\n    ".join(map(_LINES.__getitem__, piece_arity))
+            yield [template % tuple(chain.from_iterable(rows))]
             continue
-        piece = list(map(template.__mod__, columns))
+        piece = list(map(str.__mod__, map(_LINES.__getitem__, piece_arity), rows))
         while noted < hi:  # a node with notes
             piece[noted - lo] = _dumps(_node_item(nodes[noted], result))
             noted = next(with_notes, count)

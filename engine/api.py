@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import compress
 from typing import TYPE_CHECKING, Any
 
 from backprop.engine.build import CONSTANT_VALUES, read_graph
 from backprop.engine.errors import InputError
 from backprop.engine.gates import GATES, Gate
-from backprop.engine.graph import Graph
+from backprop.engine.graph import Columns, Graph
 from backprop.engine.passes import Visit, backward, depends_on_inputs, forward, live_nodes
 from backprop.engine.results import NodeResults
 from backprop.parser import Span, name_list, shorten
@@ -169,8 +170,9 @@ def _notes(
     # Most programs have every gradient finite and no live gate that can be at a
     # kink: then the only notes are on nodes that do not affect the output.
     kinks = {name for name, gate in gates.items() if gate.kink}
+    ops = nodes.ops if isinstance(nodes, Columns) else [node.op for node in nodes]
     if math.isfinite(sum([g for g in grads if g is not None])) and not any(
-        [node.op in kinks for node, is_live in zip(nodes, live) if is_live]
+        map(kinks.__contains__, compress(ops, live))
     ):
         for i in range(len(nodes) - 1, -1, -1):
             if depends[i] and not live[i]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 import sys
-from bisect import bisect_left
+from array import array
 from collections.abc import Callable
 from itertools import chain, cycle, repeat
 from operator import add, itemgetter
 from typing import Any
 
-from backprop.engine.graph import Graph, Node, make_node
+from backprop.engine.graph import Columns, Graph
 from backprop.engine.passes import depends_on_inputs, live_nodes
 from backprop.parser.errors import ParseError, Span
 from backprop.parser.lang import MAX_NODES
@@ -35,7 +35,6 @@ from backprop.parser.tree import (
 )
 
 CONSTANT_VALUES = {"pi": math.pi, "e": math.e}
-_PIECE = 65_536  # nodes made at a time at the end of reading
 
 
 # While reading, a node is known by a reference: k >= 0 is the k-th operator,
@@ -45,37 +44,49 @@ _PIECE = 65_536  # nodes made at a time at the end of reading
 
 
 class GraphMaker:
-    """The parser's maker (parser/parse.py's Maker) that makes graph nodes."""
+    """The parser's maker (parser/parse.py's Maker) that makes graph nodes, as columns."""
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.inputs: dict[str, int] = {}  # name -> input number
         self.input_spans: list[tuple[int, int]] = []
         self.env: dict[str, int] = {}  # name -> reference: inputs, then assignments
-        # The operators, calls and constants, one entry each, in order.
+        # The operators, calls and constants, one entry each, in order, as columns:
+        # the gate, the number of inputs, the first two inputs' references (0 where
+        # there is none), all of them for three or more, the span, and a constant's
+        # (label, value).
         self.ops: list[str] = []
-        self.args: list[tuple[int, ...]] = []
-        self.starts: list[int] = []
-        self.ends: list[int] = []
-        self.constants: dict[int, tuple[str, float]] = {}  # reference -> (label, value)
+        self.arity = bytearray()
+        self.first = array("q")
+        self.second = array("q")
+        self.more: dict[int, tuple[int, ...]] = {}
+        self.starts = array("q")
+        self.ends = array("q")
+        self.leaf: list[tuple[str, float] | None] = []
         self.names: dict[int, str] = {}  # reference -> the name its assignment gave it
         # Runs of a statement made in one go (`player`): the first reference, the
         # number of statements, and each node's inputs as (first reference, step).
         self.runs: list[tuple[int, int, list[list[tuple[int, int]]]]] = []
-        self.first = 0  # the first reference of the statement being read
+        self.first_ref = 0  # the first reference of the statement being read
         self.output = 0
 
     def _make(self, op: str, args: tuple[int, ...], start: int, end: int) -> int:
         ref = len(self.ops)
         self.ops.append(op)
-        self.args.append(args)
+        count = len(args)
+        self.arity.append(count if count < 3 else 3)
+        self.first.append(args[0] if count else 0)
+        self.second.append(args[1] if count > 1 else 0)
+        if count > 2:
+            self.more[ref] = args
         self.starts.append(start)
         self.ends.append(end)
+        self.leaf.append(None)
         return ref
 
     def num(self, value: float, text: str, start: int, end: int) -> int:
         ref = self._make("const", (), start, end)
-        self.constants[ref] = (text, value)
+        self.leaf[ref] = (text, value)
         return ref
 
     def name(self, name: str, start: int, end: int) -> int:
@@ -119,23 +130,24 @@ class GraphMaker:
             self.env[target] = value
             # The node this statement made carries the name. `a = x` or `b = a`
             # makes no node: the node keeps the name it had (x, or a).
-            if value >= self.first:
+            if value >= self.first_ref:
                 self.names[value] = sys.intern(target)  # one string for every h = ...
-        self.first = made
+        self.first_ref = made
 
     def player(self, calls: list[tuple[Any, ...]]) -> Callable[[list[int]], None] | None:
         """What makes a statement the parser recorded (parser/parse.py's _Recorder)
         again at each of a list of offsets, one after the other, in a few list
         operations rather than a call per piece: the same references, spans,
         constants, names and limit as the calls replayed would give. None when a
-        name could be a constant (pi, e): then the calls are replayed."""
+        name could be a constant (pi, e), or a call has three inputs or more: then
+        the calls are replayed."""
         names: list[str] = []  # the names read, looked up again at each replay
         made: list[int] = []  # what each call made: j >= 0 the j-th new node, ~k the k-th name
         ops: list[str] = []
         specs: list[tuple[int, ...]] = []
         rel_starts: list[int] = []
         rel_ends: list[int] = []
-        consts: list[tuple[int, tuple[str, float]]] = []
+        leaves: list[tuple[str, float] | None] = []
         statement: tuple[Any, ...] = ()
         spec: tuple[int, ...]
         for call in calls:
@@ -149,10 +161,11 @@ class GraphMaker:
                 names.append(call[1])
                 made.append(~(len(names) - 1))
                 continue
+            leaf = None
             if code == 0:
                 _, value, text, start, end = call
                 op, spec = "const", ()
-                consts.append((len(ops), (text, value)))
+                leaf = (text, value)
             elif code == 2:
                 _, gate, operand, start, end = call
                 op, spec = UNARY_GATES[gate], (made[operand],)
@@ -162,25 +175,31 @@ class GraphMaker:
             else:
                 _, op, args, start, end = call
                 spec = tuple(made[k] for k in args)
+                if len(spec) > 2:
+                    return None
             made.append(len(ops))
             ops.append(op)
             specs.append(spec)
             rel_starts.append(start)
             rel_ends.append(end)
+            leaves.append(leaf)
         if not statement or not ops:
             return None
         _, target, rel, value, value_start, value_end, first = statement
         count = len(ops)
-        # Slots: the new nodes' references, then the names' (looked up at each replay).
-        # Each node's inputs are taken from the slots by a getter that gives a tuple.
-        getters = [_tuple_getter([k if k >= 0 else count + ~k for k in spec]) for spec in specs]
+        # Slots: the new nodes' references, then the names' (looked up at each replay),
+        # then 0 (a missing input). Each column of inputs is taken from the slots.
+        slot = [[k if k >= 0 else count + ~k for k in spec] for spec in specs]
+        missing = count + len(names)
+        arity = bytes(map(len, specs))
+        get_first = _getter([s[0] if s else missing for s in slot])
+        get_second = _getter([s[1] if len(s) > 1 else missing for s in slot])
         result = made[value]
         target = None if target is None else sys.intern(target)
-        at_consts = [j for j, _ in consts]
-        const_made = [const for _, const in consts]
-        self_ops, self_args = self.ops, self.args
+        self_ops, self_arity, self_leaf = self.ops, self.arity, self.leaf
+        self_first, self_second = self.first, self.second
         self_starts, self_ends = self.starts, self.ends
-        constants, env = self.constants, self.env
+        env = self.env
 
         def play(base: int) -> None:
             try:
@@ -189,13 +208,14 @@ class GraphMaker:
                 _replay(self, calls, base)
                 return
             r0 = len(self_ops)
-            slots = (*range(r0, r0 + count), *found)
+            slots = (*range(r0, r0 + count), *found, 0)
             self_ops.extend(ops)
-            self_args.extend([get(slots) for get in getters])
+            self_arity.extend(arity)
+            self_first.extend(get_first(slots))
+            self_second.extend(get_second(slots))
             self_starts.extend(map(base.__add__, rel_starts))
             self_ends.extend(map(base.__add__, rel_ends))
-            if at_consts:
-                constants.update(zip(map(r0.__add__, at_consts), const_made))
+            self_leaf.extend(leaves)
             value_ref = slots[result] if result >= 0 else found[~result]
             self._statement(target, value_ref, base + value_start, base + value_end)
 
@@ -217,7 +237,7 @@ class GraphMaker:
             # From the second statement on, each reads its target as the node the one
             # before it made, and every other name as it is now: every input of every
             # node is an arithmetic sequence of references over the statements (or one
-            # reference), kept as such (`finish` makes the input tuples from them) and
+            # reference), kept as such (`finish` writes the input columns from them) and
             # the other columns made from them, without a call per statement.
             columns: list[list[tuple[int, int]]] = []  # per node: (first, step) per input
             for spec in specs:
@@ -236,101 +256,84 @@ class GraphMaker:
                 columns.append(column)
             self.runs.append((start, runs, columns))
             self_ops.extend(ops * runs)
-            self_args.extend(repeat((), runs * count))  # in self.runs
+            self_arity.extend(arity * runs)
+            self_first.frombytes(bytes(8 * runs * count))  # written by `finish`
+            self_second.frombytes(bytes(8 * runs * count))
             each = chain.from_iterable(map(repeat, rest, repeat(count)))
-            self_starts.extend(map(add, each, cycle(rel_starts)))
+            self_starts.fromlist(list(map(add, each, cycle(rel_starts))))
             each = chain.from_iterable(map(repeat, rest, repeat(count)))
-            self_ends.extend(map(add, each, cycle(rel_ends)))
+            self_ends.fromlist(list(map(add, each, cycle(rel_ends))))
+            self_leaf.extend(leaves * runs)
             end = start + runs * count
-            for j, const in consts:
-                constants.update(zip(range(start + j, end, count), repeat(const)))
             last = end - count + result
             if target is not None:
                 env[target] = last
                 self.names.update(zip(range(start + result, end, count), repeat(target)))
             self.output = last
-            self.first = end
+            self.first_ref = end
 
         return play_run
 
     def finish(self) -> Graph:
         """The graph, inputs first; the output is the last statement's value."""
         n, m = len(self.inputs), len(self.ops)
-        # ids[ref] is the node id of a reference, one int object per node, which
-        # every node reading it shares: the operators' ids, then the inputs'
-        # backwards, so that ids[~k] is input k's.
+        # ids[ref] is the node id of a reference: the operators' ids, then the
+        # inputs' backwards, so that ids[~k] is input k's.
         ids = [*range(n, n + m), *range(n - 1, -1, -1)]
-        nodes = [
-            make_node(ids[~k], "var", (), start, end, name, 0.0)
-            for (name, k), (start, end) in zip(self.inputs.items(), self.input_spans)
-        ]
-        # The node tuples are made from columns: a constant's label and value,
-        # each node's inputs as ids, then a piece of nodes at a time.
-        constants = self.constants
-        const_refs = sorted(constants)
-        args_of, ops, starts, ends = self.args, self.ops, self.starts, self.ends
-        kind = repeat(Node)
         to_id = ids.__getitem__
-        # Each node's inputs as ids: a run's from its sequences (the nodes of one
-        # statement at a time), the others' from their references, which are let go.
-        inputs: list[tuple[int, ...]] = []
-        keep = inputs.append
+        first = array("q", bytes(8 * (n + m)))
+        second = array("q", bytes(8 * (n + m)))
+        columns = (first, second)
+        # Outside the runs, each input's reference becomes its id; a run's inputs are
+        # made from their sequences, each node of the statement at a time.
         at = 0
-        for first, count, columns in [*self.runs, (m, 0, [])]:
-            for lo in range(at, first, _PIECE):  # the references let go a piece at a time
-                hi = min(lo + _PIECE, first)
-                for args in args_of[lo:hi]:
-                    if len(args) == 2:
-                        keep((ids[args[0]], ids[args[1]]))
-                    elif len(args) == 1:
-                        keep((ids[args[0]],))
+        for start, runs, statement in [*self.runs, (m, 0, [])]:
+            for column, refs in zip(columns, (self.first, self.second)):
+                column[n + at : n + start] = array("q", map(to_id, refs[at:start]))
+            count = len(statement)
+            at = start + count * runs
+            for j, sequences in enumerate(statement):
+                where = slice(n + start + j, n + at, count)
+                for k, (ref, step) in enumerate(sequences):
+                    if step:
+                        columns[k][where] = array("q", range(n + ref, n + ref + step * runs, step))
                     else:
-                        keep(tuple([ids[a] for a in args]))
-                args_of[lo:hi] = [()] * (hi - lo)
-            made = [
-                zip(
-                    *[
-                        map(to_id, range(ref, ref + step * count, step))
-                        if step
-                        else repeat(ids[ref], count)
-                        for ref, step in column
-                    ]
-                )
-                if column
-                else repeat((), count)
-                for column in columns
-            ]
-            inputs.extend(chain.from_iterable(zip(*made)))
-            at = first + count * len(columns)
-        at = 0  # in const_refs
-        for lo in range(0, m, _PIECE):
-            hi = min(lo + _PIECE, m)
-            labels, values = [""] * (hi - lo), [0.0] * (hi - lo)
-            stop = bisect_left(const_refs, hi, at)
-            for ref in const_refs[at:stop]:
-                labels[ref - lo], values[ref - lo] = constants[ref]
-            at = stop
-            piece = (ids[lo:hi], ops[lo:hi], inputs[lo:hi], starts[lo:hi], ends[lo:hi])
-            rows = zip(*piece, labels, values)
-            nodes.extend(map(tuple.__new__, kind, rows))
-        del inputs
-        names = {ids[ref]: name for ref, name in self.names.items()}
-        graph = Graph(tuple(nodes), ids[self.output], self.inputs, self.source)
-        nodes.clear()
+                        columns[k][where] = array("q", [to_id(ref)]) * runs
+        self.first, self.second = array("q"), array("q")
+        more = {n + ref: tuple(map(to_id, args)) for ref, args in self.more.items()}
+        starts = array("q", [start for start, _ in self.input_spans]) + self.starts
+        ends = array("q", [end for _, end in self.input_spans]) + self.ends
+        leaf: list[tuple[str, float] | None] = [(name, 0.0) for name in self.inputs]
+        leaf += self.leaf
+        runs = [
+            (n + start, len(statement), times * len(statement))
+            for start, times, statement in self.runs
+        ]
+        nodes = Columns(
+            ["var"] * n + self.ops,
+            bytes(n) + self.arity,
+            first,
+            second,
+            more,
+            starts,
+            ends,
+            leaf,
+            runs,
+        )
+        names = {to_id(ref): name for ref, name in self.names.items()}
+        output = to_id(self.output)
+        del ids, to_id
         # The references are done with: free them before the passes below.
-        self.ops, self.args, self.starts, self.ends = [], [], [], []
-        self.constants, self.env, self.runs = {}, {}, []
+        self.ops, self.arity, self.leaf, self.more = [], bytearray(), [], {}
+        self.starts, self.ends, self.env, self.runs = array("q"), array("q"), {}, []
+        graph = Graph(nodes, output, self.inputs, self.source)
         depends = depends_on_inputs(graph)
         live = live_nodes(graph, depends)
-        return Graph(
-            graph.nodes, graph.output, graph.inputs, self.source, tuple(depends), tuple(live), names
-        )
+        return Graph(nodes, output, self.inputs, self.source, tuple(depends), tuple(live), names)
 
 
-def _tuple_getter(positions: list[int]) -> Callable[[tuple[int, ...]], tuple[int, ...]]:
+def _getter(positions: list[int]) -> Callable[[tuple[int, ...]], tuple[int, ...]]:
     """A function giving the tuple of the items at `positions` of a tuple."""
-    if not positions:
-        return lambda slots: ()
     if len(positions) == 1:
         at = positions[0]
         return itemgetter(slice(at, at + 1))  # a tuple's slice is a tuple

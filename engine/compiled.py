@@ -14,6 +14,7 @@ afresh, so a changed rule is the rule used.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections import Counter
@@ -22,6 +23,7 @@ from operator import attrgetter
 from typing import Any
 
 from backprop.engine.gates import GATES, Gate
+from backprop.engine.graph import Columns
 
 BRANCHES = 8  # gates with a branch of their own; the rest go through the table
 _SAMPLE = 4096  # nodes looked at to find the commonest gates,
@@ -145,27 +147,77 @@ def _branch_backward(gate: Gate, lib: _Tracer) -> list[str]:
     return lines
 
 
-def _unpack(arity: int, lines: list[str]) -> str:
-    """Unpack the inputs' ids, and load the values (and `out`) that the lines read."""
+def _unpack(arity: int, lines: list[str], columns: bool) -> str:
+    """Unpack the inputs' ids (from the node, or from the columns), and load the values
+    (and `out`) that the lines read."""
     names = "abc"[:arity]
     code = "\n".join(lines)
     loads = [f"v{n} = values[{n}]" for n in names if re.search(rf"\bv{n}\b", code)]
     if re.search(r"\bout\b", code):
         loads.append("out = values[i]")
-    return "; ".join([f"{', '.join(names)}{',' if arity == 1 else ''} = ins", *loads])
+    if columns and arity <= 2:
+        ids = ["a = first[i]", "b = second[i]"][:arity]
+    else:
+        ids = [f"{', '.join(names)}{',' if arity == 1 else ''} = {'more[i]' if columns else 'ins'}"]
+    return "; ".join([*ids, *loads])
 
 
-def _loop(branches: list[tuple[str, list[str]]], arity: Mapping[str, int], kind: str) -> str:
-    """The source of a forward or backward loop with one branch per gate in `branches`."""
+def _loop(
+    branches: list[tuple[str, list[str]]],
+    arity: Mapping[str, int],
+    kind: str,
+    columns: bool = False,
+) -> str:
+    """The source of a forward or backward loop with one branch per gate in `branches`,
+    over a graph's nodes or its columns (engine/graph.py's Columns)."""
     body: list[str] = []
     for k, (name, lines) in enumerate(branches):
         body.append(f"{'if' if k == 0 else 'elif'} op == {name!r}:")
-        body.append(f"    {_unpack(arity[name], lines)}")
+        body.append(f"    {_unpack(arity[name], lines, columns)}")
         body += [f"    {line}" for line in lines]
     body.append("else:" if branches else "if True:")
     body.append("    " + ("values[i] = generic(i)" if kind == "forward" else "generic(i, g)"))
     indent = " " * (12 if kind == "forward" else 16)
     inner = "\n".join(indent + line for line in body)
+    if columns and kind == "forward":
+        return f"""
+def run(nodes, values, at, generic):
+    ops, arity, leaf = nodes.ops, nodes.arity, nodes.leaf
+    first, second, more = nodes.first, nodes.second, nodes.more
+    i = 0
+    try:
+        for i in range(len(ops)):
+            op = ops[i]
+            if not arity[i]:
+                label, value = leaf[i]
+                values[i] = at[label] if op == "var" else value
+                continue
+{inner}
+    except (ValueError, ZeroDivisionError, OverflowError) as err:
+        return i, err
+    return -1, None
+"""
+    if columns:
+        return f"""
+def run(nodes, values, grads, live, start, generic, careful):
+    ops, arity = nodes.ops, nodes.arity
+    first, second, more = nodes.first, nodes.second, nodes.more
+    i = start
+    while i >= 0:
+        try:
+            for i in range(i, -1, -1):
+                if not live[i] or not arity[i]:
+                    continue
+                g = grads[i]
+                if g is None:
+                    continue
+                op = ops[i]
+{inner}
+            return
+        except (ArithmeticError, ValueError):
+            careful(i, grads[i])
+            i -= 1
+"""
     if kind == "forward":
         return f"""
 def run(nodes, values, at, generic):
@@ -205,7 +257,9 @@ def run(nodes, values, grads, live, start, generic, careful):
 """
 
 
-def _compile(gates: Mapping[str, Gate], ops: tuple[str, ...], kind: str) -> Callable[..., Any]:
+def _compile(
+    gates: Mapping[str, Gate], ops: tuple[str, ...], kind: str, columns: bool
+) -> Callable[..., Any]:
     calls: dict[str, Callable[..., float]] = {}
     lib = _Tracer(gates, calls)
     branches = []
@@ -218,13 +272,13 @@ def _compile(gates: Mapping[str, Gate], ops: tuple[str, ...], kind: str) -> Call
         except _Untraceable:
             continue  # this gate goes through the table
         branches.append((name, lines))
-    source = _loop(branches, {name: gates[name].arity for name in ops}, kind)
+    source = _loop(branches, {name: gates[name].arity for name in ops}, kind, columns)
     namespace: dict[str, Any] = dict(calls)
     exec(compile(source, f"<backprop {kind} loop>", "exec"), namespace)  # noqa: S102 - our own code
     return namespace["run"]
 
 
-_CACHE: dict[tuple[str, tuple[str, ...], tuple[Gate, ...]], Callable[..., Any]] = {}
+_CACHE: dict[tuple[str, bool, tuple[str, ...], tuple[Gate, ...]], Callable[..., Any]] = {}
 
 
 def loop(
@@ -232,12 +286,13 @@ def loop(
 ) -> Callable[..., Any]:
     """The generated `kind` ("forward" or "backward") loop for a graph with these nodes."""
     ops = _commonest(nodes, gates, start)
+    columns = isinstance(nodes, Columns)
     if gates is not GATES:
-        return _compile(gates, ops, kind)  # a replaced table: its own rules, traced now
+        return _compile(gates, ops, kind, columns)  # a replaced table: its own rules, traced now
     # The rows themselves are part of the key: a row replaced in place is traced again.
-    key = (kind, ops, tuple(gates[op] for op in ops))
+    key = (kind, columns, ops, tuple(gates[op] for op in ops))
     if key not in _CACHE:
-        _CACHE[key] = _compile(gates, ops, kind)
+        _CACHE[key] = _compile(gates, ops, kind, columns)
     return _CACHE[key]
 
 
@@ -261,8 +316,11 @@ def _commonest(nodes: Any, gates: Mapping[str, Gate], start: int | None) -> tupl
 
 def _count(nodes: Any, gates: Mapping[str, Gate], start: int | None) -> tuple[str, ...]:
     end = len(nodes) if start is None else start + 1
+    of = (lambda ops: ops) if isinstance(nodes, Columns) else functools.partial(map, _OP)
+    if isinstance(nodes, Columns):
+        nodes = nodes.ops
     if end <= _SAMPLE:
-        seen = Counter(map(_OP, itertools.islice(nodes, 0, end)))
+        seen = Counter(of(itertools.islice(nodes, 0, end)))
     else:
         # Runs of consecutive nodes spread over the graph: a sample of every k-th
         # node could see only some gates of a repeating pattern (var, var, mul, add).
@@ -270,7 +328,7 @@ def _count(nodes: Any, gates: Mapping[str, Gate], start: int | None) -> tuple[st
         seen = Counter()
         for k in range(_RUNS):
             first = k * (end - width) // (_RUNS - 1)
-            seen.update(map(_OP, itertools.islice(nodes, first, first + width)))
+            seen.update(of(itertools.islice(nodes, first, first + width)))
     return tuple(
         op
         for op, _ in seen.most_common()

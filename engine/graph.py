@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple, overload
 
 from backprop.parser.errors import Span, printable
 
@@ -57,11 +58,131 @@ def make_node(
     return tuple.__new__(Node, (id, op, inputs, start, end, label, value))
 
 
+_NO_LEAF = ("", 0.0)
+
+
+class Columns(Sequence[Node]):
+    """A graph's nodes held as columns rather than as a tuple each: what a program
+    read from text is (engine/build.py), about 50 bytes a node rather than 300.
+
+    Behaves as the tuple of Nodes it stands for (len, index, slice, iteration,
+    ==), each Node made on access; the passes and the JSON writer read the
+    columns themselves. Node i has the gate `ops[i]` and `arity[i]` inputs: the
+    first in `first[i]`, the second in `second[i]` (0 where there is none) and,
+    for three or more, all of them in `more[i]`. `leaf[i]` is a leaf's
+    (label, value): an input's name, or a constant as written and its value.
+    `runs` lists the runs of a repeated line, as (first, count, total): each of
+    the `total` nodes from `first` on is the node `count` before it again, with
+    the same gate, text and name (an unrolled loop's lines).
+    """
+
+    __slots__ = ("arity", "ends", "first", "leaf", "more", "ops", "runs", "second", "starts")
+
+    def __init__(
+        self,
+        ops: list[str],
+        arity: bytes | bytearray,
+        first: array,
+        second: array,
+        more: dict[int, tuple[int, ...]],
+        starts: array,
+        ends: array,
+        leaf: list[tuple[str, float] | None],
+        runs: list[tuple[int, int, int]] | None = None,
+    ) -> None:
+        self.runs = runs or []
+        self.ops = ops
+        self.arity = arity
+        self.first = first
+        self.second = second
+        self.more = more
+        self.starts = starts
+        self.ends = ends
+        self.leaf = leaf
+
+    @classmethod
+    def of(cls, nodes: Sequence[Node]) -> Columns:
+        """The columns of a sequence of nodes (ids their positions)."""
+        count = len(nodes)
+        arity = bytearray(min(len(node.inputs), 3) for node in nodes)
+        first = array("q", bytes(8 * count))
+        second = array("q", bytes(8 * count))
+        more: dict[int, tuple[int, ...]] = {}
+        for i, node in enumerate(nodes):
+            ins = node.inputs
+            if ins:
+                first[i] = ins[0]
+                if len(ins) > 1:
+                    second[i] = ins[1]
+                if len(ins) > 2:
+                    more[i] = tuple(ins)
+        return cls(
+            [node.op for node in nodes],
+            arity,
+            first,
+            second,
+            more,
+            array("q", [node.start for node in nodes]),
+            array("q", [node.end for node in nodes]),
+            [None if node.inputs else (node.label, node.value) for node in nodes],
+        )
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    def inputs(self, i: int) -> tuple[int, ...]:
+        """Node i's inputs (node ids)."""
+        k = self.arity[i]
+        if k == 1:
+            return (self.first[i],)
+        if k == 2:
+            return (self.first[i], self.second[i])
+        return self.more[i] if k else ()
+
+    def _make(self, i: int) -> Node:
+        label, value = self.leaf[i] or _NO_LEAF
+        return make_node(i, self.ops[i], self.inputs(i), self.starts[i], self.ends[i], label, value)
+
+    @overload
+    def __getitem__(self, index: int) -> Node: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Node, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Node | tuple[Node, ...]:
+        if isinstance(index, slice):
+            return tuple(map(self._make, range(*index.indices(len(self.ops)))))
+        if index < 0:
+            index += len(self.ops)
+        if not 0 <= index < len(self.ops):
+            raise IndexError("node index out of range")
+        return self._make(index)
+
+    def __iter__(self) -> Iterator[Node]:
+        return map(self._make, range(len(self.ops)))
+
+    def __reversed__(self) -> Iterator[Node]:
+        return map(self._make, range(len(self.ops) - 1, -1, -1))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (Columns, tuple)):
+            return len(self) == len(other) and all(map(tuple.__eq__, self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __add__(self, other: Any) -> tuple[Node, ...]:
+        return tuple(self) + tuple(other)
+
+    def __repr__(self) -> str:
+        return f"Columns({len(self)} nodes)"
+
+
 @dataclass(frozen=True)
 class Graph:
     """Nodes with inputs first, the output node, and the inputs by name."""
 
-    nodes: tuple[Node, ...]
+    nodes: Sequence[Node]  # a tuple of Nodes, or Columns (a program read from text)
     output: int
     inputs: dict[str, int]
     source: str

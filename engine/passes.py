@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from backprop.engine.errors import DomainError, NumericError
 from backprop.engine.gates import GATES, Gate
-from backprop.engine.graph import Graph
+from backprop.engine.graph import Columns, Graph
 
 # From this many nodes on, the passes run loops generated from the rules
 # (engine/compiled.py); a smaller graph goes through the table, which costs
@@ -31,10 +31,10 @@ def forward(
     """Every node's value at the point `at` (which must name every input)."""
     nodes = graph.nodes
     values = [0.0] * len(nodes)
+    inputs_of = _inputs_of(nodes)
 
     def generic(i: int) -> float:  # a gate without a branch of its own: through the table
-        node = nodes[i]
-        return gates[node.op].forward(*[values[j] for j in node.inputs])
+        return gates[nodes[i].op].forward(*[values[j] for j in inputs_of(i)])
 
     if len(nodes) < GENERATED:
         i, err = _forward_by_the_table(nodes, values, at, generic)
@@ -58,6 +58,13 @@ def forward(
                     node.span,
                 )
     return values
+
+
+def _inputs_of(nodes: Any) -> Any:
+    """A function giving node i's inputs: from the columns, or from the node."""
+    if isinstance(nodes, Columns):
+        return nodes.inputs
+    return lambda i: nodes[i].inputs
 
 
 def _forward_by_the_table(
@@ -99,6 +106,8 @@ def depends_on_inputs(graph: Graph) -> list[bool]:
     """Nodes whose value depends on some input (the others have no gradient)."""
     if graph.depends:
         return list(graph.depends)
+    if isinstance(graph.nodes, Columns):
+        return _depends_by_columns(graph.nodes)
     depends = [False] * len(graph.nodes)
     for i, node in enumerate(graph.nodes):
         ins = node.inputs
@@ -113,6 +122,38 @@ def depends_on_inputs(graph: Graph) -> list[bool]:
     return depends
 
 
+def _depends_by_columns(nodes: Columns) -> list[bool]:
+    """depends_on_inputs from the columns. Along a run of a repeated line, once one
+    line's nodes depend as the line before's did, every later line's do: each reads
+    the same names and the line before's value (Columns.runs)."""
+    depends = [False] * len(nodes)
+    ops, arity, first, second, more = nodes.ops, nodes.arity, nodes.first, nodes.second, nodes.more
+
+    def walk(lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            k = arity[i]
+            if k == 1:
+                depends[i] = depends[first[i]]
+            elif k == 2:
+                depends[i] = depends[first[i]] or depends[second[i]]
+            elif not k:
+                depends[i] = ops[i] == "var"
+            else:
+                depends[i] = any([depends[j] for j in more[i]])
+
+    at = 0
+    for start, count, total in nodes.runs:
+        walk(at, start)
+        at = start + total
+        for i in range(start, at, count):
+            walk(i, i + count)
+            if depends[i : i + count] == depends[i - count : i]:
+                depends[i + count : at] = depends[i : i + count] * ((at - i) // count - 1)
+                break
+    walk(at, len(nodes))
+    return depends
+
+
 def live_nodes(graph: Graph, depends: list[bool]) -> list[bool]:
     """Nodes that depend on an input and reach the output: the gradient flows there."""
     if graph.live:
@@ -120,11 +161,48 @@ def live_nodes(graph: Graph, depends: list[bool]) -> list[bool]:
     nodes = graph.nodes
     reaches = [False] * len(nodes)
     reaches[graph.output] = True
-    for i in range(graph.output, -1, -1):
-        if reaches[i]:
-            for j in nodes[i].inputs:
-                reaches[j] = True
+    if isinstance(nodes, Columns):
+        _reaches_by_columns(nodes, graph.output, reaches)
+    else:
+        for i in range(graph.output, -1, -1):
+            if reaches[i]:
+                for j in nodes[i].inputs:
+                    reaches[j] = True
     return [d and r for d, r in zip(depends, reaches)]
+
+
+def _reaches_by_columns(nodes: Columns, output: int, reaches: list[bool]) -> None:
+    """Mark what reaches the output, from the columns. Along a run of a repeated line
+    (from its end), once one line's nodes are marked as the line after's were, every
+    earlier line's are: only the next line reads a line's nodes."""
+    arity, first, second, more = nodes.arity, nodes.first, nodes.second, nodes.more
+
+    def walk(top: int, bottom: int) -> None:  # from node top down to node bottom
+        for i in range(top, bottom - 1, -1):
+            if reaches[i]:
+                k = arity[i]
+                if k:
+                    reaches[first[i]] = True
+                    if k == 2:
+                        reaches[second[i]] = True
+                    elif k == 3:
+                        for j in more[i]:
+                            reaches[j] = True
+
+    top = output
+    for start, count, total in reversed(nodes.runs):
+        end = start + total
+        if end - 1 > top:  # the output is in this run, or before it: node by node
+            continue
+        walk(top, end)
+        for i in range(end - count, start - 1, -count):
+            walk(i + count - 1, i)
+            if i + count < end and reaches[i : i + count] == reaches[i + count : i + 2 * count]:
+                reaches[start:i] = reaches[i : i + count] * ((i - start) // count)
+                walk(start + count - 1, start)  # what the run's first line marks before it
+                break
+        top = start - 1
+    walk(top, 0)
 
 
 class Visit(NamedTuple):
@@ -168,19 +246,21 @@ def backward(
     # The rules run on Python's float operations; a rule that raises (1/0 in a
     # derivative that is infinite) runs again in IEEE arithmetic (inf, nan).
     fast, safe = floats(gates, safe=False), floats(gates, safe=True)
+    inputs_of = _inputs_of(nodes)
+    ops = nodes.ops if isinstance(nodes, Columns) else None
 
     def visit(i: int, upstream: float, lib: Any) -> None:
         """One gate through the table: its rule, what it sends added into its inputs."""
-        node = nodes[i]
-        ins = node.inputs
-        rule = gates[node.op].vjp
+        ins = inputs_of(i)
+        op = nodes[i].op if ops is None else ops[i]
+        rule = gates[op].vjp
         try:
             sent = rule(lib, upstream, *[values[j] for j in ins], values[i])
         except (ArithmeticError, ValueError):
             sent = rule(safe, upstream, *[values[j] for j in ins], values[i])
         if trace is not None:
             args = [values[j] for j in ins]
-            gate = gates[node.op]
+            gate = gates[op]
             local = gate.local(*args, values[i])
             trace.append(record_visit(gate, i, upstream, args, values[i], sent, local))
         for j, c in zip(ins, sent):
@@ -204,7 +284,7 @@ def backward(
     else:
         for i in range(graph.output, -1, -1):
             upstream = grads[i]
-            if nodes[i].inputs and live[i] and upstream is not None:
+            if upstream is not None and live[i] and inputs_of(i):
                 visit(i, upstream, fast)
     return [(0.0 if g is None else g) if d else None for g, d in zip(grads, depends)]
 

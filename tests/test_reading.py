@@ -21,11 +21,12 @@ import pytest
 from backprop.cli.render import json_chunks, render_json, result_document
 from backprop.engine import evaluate
 from backprop.engine.build import build_graph, read_graph
-from backprop.engine.graph import Graph
+from backprop.engine.graph import Columns, Graph
 from backprop.engine.results import NodeResults
 from backprop.parser import Assign, Binary, Call, Name, Num, ParseError, Program, Unary, parse
 from backprop.parser.tree import BINARY_GATES, UNARY_GATES, children
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis_profiles import examples
 from strategies import GenProgram, programs, token_soups
 
@@ -105,10 +106,42 @@ def shape(graph: Graph) -> tuple[list[tuple[Any, ...]], int, dict[int, str]]:
     return nodes, graph.output, dict(graph.names)
 
 
+def reference_flow(nodes: list[tuple[Any, ...]], output: int) -> tuple[list[bool], list[bool]]:
+    """Which reference nodes depend on an input, and which of those reach the output."""
+    depends: list[bool] = []
+    for op, kids, *_ in nodes:
+        depends.append(op == "var" or any(depends[k] for k in kids))
+    reaches = [False] * len(nodes)
+    reaches[output] = True
+    for i in range(len(nodes) - 1, -1, -1):
+        if reaches[i]:
+            for k in nodes[i][1]:
+                reaches[k] = True
+    return depends, [d and r for d, r in zip(depends, reaches)]
+
+
+def assert_runs_repeat(graph: Graph) -> None:
+    """Each node of a run of a repeated line is the node `count` before it again."""
+    nodes = graph.nodes
+    assert isinstance(nodes, Columns)
+    for first, count, total in nodes.runs:
+        for i in range(first, first + total):
+            a, b = nodes[i], nodes[i - count]
+            assert (a.op, len(a.inputs), graph.names.get(i)) == (
+                b.op,
+                len(b.inputs),
+                graph.names.get(i - count),
+            )
+            assert graph.source[a.start : a.end] == graph.source[b.start : b.end]
+
+
 def assert_same_graph(source: str) -> None:
     expected = reference_nodes(parse(source))
-    assert shape(read_graph(source)) == expected
-    assert shape(build_graph(parse(source))) == expected
+    depends, live = reference_flow(expected[0], expected[1])
+    for graph in (read_graph(source), build_graph(parse(source))):
+        assert shape(graph) == expected
+        assert (list(graph.depends), list(graph.live)) == (depends, live)
+        assert_runs_repeat(graph)
 
 
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
@@ -144,6 +177,15 @@ def test_samples_read_into_the_reference_graph(path: Path) -> None:
         "h = -h\n" * 5 + "g = g*2\n" * 5 + "h = -h\n" * 5 + "h*g",
         "h = tanh(h)\nk = h*k\n" * 6 + "k",
         "b = a\n" + "a = a + b\n" * 4 + "b = a*b\n" * 4 + "a*b",
+        # The output before a run, in it, and after it; a run whose target is not read.
+        "h = x\n" + "h = 2*h + y\n" * 8 + "x",
+        "h = x\n" + "h = 2*h + y\n" * 8 + "g = h\n" + "h = 3*h\n" * 5 + "g",
+        "h = x\n" + "h = 2*h + y\n" * 8 + "h = 2*h + y",
+        "h = x\n" + "h = y*y - 1\n" * 8 + "h",
+        "h = 1\n" + "h = 2*h + 1\n" * 8 + "h*x",  # nothing in the run depends on an input
+        "h = 1\n" + "h = 2*h + 1\n" * 4 + "h = h*x\n" + "h = 2*h + 1\n" * 4 + "h",
+        "k = 0*x\n" + "h = 2*h + k\n" * 5 + "k = h\n" + "h = 2*h + k\n" * 5 + "k",
+        "u = x\n" + "u = u*2\n" * 6 + "v = u\n" + "u = u*3\n" * 6 + "v",
     ],
 )
 def test_programs_read_into_the_reference_graph(source: str) -> None:
@@ -154,6 +196,38 @@ def test_programs_read_into_the_reference_graph(source: str) -> None:
 @settings(max_examples=examples(200))
 def test_generated_programs_read_into_the_reference_graph(program: GenProgram) -> None:
     assert_same_graph(program.source)
+
+
+# Lines of these shapes, each repeated: runs made in one go, reading names bound
+# before the run, in it and never, with aliases, bare expressions and constants.
+LINE_SHAPES = [
+    "h = tanh(0.5*h + 0.1)",
+    "h = h*g + x",
+    "g = 2*g",
+    "h = x*y",
+    "g = max(g, h, 1)",
+    "k = h",
+    "h = -h",
+    "y*2",
+    "h = exp(h) + pi",
+    "g = h + g*h",
+    "h = 1",
+]
+
+
+@st.composite
+def run_programs(draw: st.DrawFn) -> str:
+    lines: list[str] = []
+    for _ in range(draw(st.integers(1, 5))):
+        lines += [draw(st.sampled_from(LINE_SHAPES))] * draw(st.integers(1, 8))
+    lines.append(draw(st.sampled_from(["h", "g", "x", "h*g", "k", "y", "h = h*g"])))
+    return "\n".join(lines)
+
+
+@given(run_programs())
+@settings(max_examples=examples(300))
+def test_programs_of_repeated_lines_read_into_the_reference_graph(source: str) -> None:
+    assert_same_graph(source)
 
 
 @given(token_soups())
