@@ -150,7 +150,9 @@ def resolve_point(graph: Graph, at: Mapping[str, float]) -> dict[str, float]:
     return {name: float(at[name]) for name in names}
 
 
-def _real_tie(ins: tuple[int, ...], values: list[float], out: float, depends: list[bool]) -> bool:
+def _real_tie(
+    ins: tuple[int, ...], values: list[float], out: float, depends: Sequence[bool]
+) -> bool:
     """A max/min tie is a kink only between different nodes, one of them an input's:
     min(x, y, x) at x < y is min(x, y), and max(2, 2, x) at x < 2 does not move."""
     tied = {j for j in ins if values[j] == out}

@@ -16,7 +16,7 @@ from itertools import chain, cycle, repeat
 from operator import add, itemgetter
 from typing import Any
 
-from backprop.engine.graph import Columns, Graph
+from backprop.engine.graph import INDEX, Columns, Graph, zeros
 from backprop.engine.passes import depends_on_inputs, live_nodes
 from backprop.parser.errors import ParseError, Span
 from backprop.parser.lang import MAX_NODES
@@ -49,7 +49,8 @@ class GraphMaker:
     def __init__(self, source: str) -> None:
         self.source = source
         self.inputs: dict[str, int] = {}  # name -> input number
-        self.input_spans: list[tuple[int, int]] = []
+        self.input_starts = array(INDEX)  # each input's span where it is first read
+        self.input_ends = array(INDEX)
         self.env: dict[str, int] = {}  # name -> reference: inputs, then assignments
         # The operators, calls and constants, one entry each, in order, as columns:
         # the gate, the number of inputs, the first two inputs' references (0 where
@@ -57,12 +58,12 @@ class GraphMaker:
         # (label, value).
         self.ops: list[str] = []
         self.arity = bytearray()
-        self.first = array("q")
-        self.second = array("q")
+        self.first = array(INDEX)
+        self.second = array(INDEX)
         self.more: dict[int, tuple[int, ...]] = {}
-        self.starts = array("q")
-        self.ends = array("q")
-        self.leaf: list[tuple[str, float] | None] = []
+        self.starts = array(INDEX)
+        self.ends = array(INDEX)
+        self.leaf: list[str | tuple[str, float] | None] = []
         self.names: dict[int, str] = {}  # reference -> the name its assignment gave it
         # Runs of a statement made in one go (`player`): the first reference, the
         # number of statements, and each node's inputs as (first reference, step).
@@ -98,7 +99,8 @@ class GraphMaker:
         # Read before any assignment: an input.
         number = len(self.inputs)
         self.inputs[name] = number
-        self.input_spans.append((start, end))
+        self.input_starts.append(start)
+        self.input_ends.append(end)
         self.env[name] = ~number
         return ~number
 
@@ -147,7 +149,7 @@ class GraphMaker:
         specs: list[tuple[int, ...]] = []
         rel_starts: list[int] = []
         rel_ends: list[int] = []
-        leaves: list[tuple[str, float] | None] = []
+        leaves: list[str | tuple[str, float] | None] = []
         statement: tuple[Any, ...] = ()
         spec: tuple[int, ...]
         for call in calls:
@@ -257,8 +259,8 @@ class GraphMaker:
             self.runs.append((start, runs, columns))
             self_ops.extend(ops * runs)
             self_arity.extend(arity * runs)
-            self_first.frombytes(bytes(8 * runs * count))  # written by `finish`
-            self_second.frombytes(bytes(8 * runs * count))
+            self_first.extend(zeros(runs * count))  # written by `finish`
+            self_second.extend(zeros(runs * count))
             each = chain.from_iterable(map(repeat, rest, repeat(count)))
             self_starts.fromlist(list(map(add, each, cycle(rel_starts))))
             each = chain.from_iterable(map(repeat, rest, repeat(count)))
@@ -279,57 +281,63 @@ class GraphMaker:
         n, m = len(self.inputs), len(self.ops)
         # ids[ref] is the node id of a reference: the operators' ids, then the
         # inputs' backwards, so that ids[~k] is input k's.
-        ids = [*range(n, n + m), *range(n - 1, -1, -1)]
+        ids = array(INDEX, range(n, n + m))
+        ids.extend(range(n - 1, -1, -1))
         to_id = ids.__getitem__
-        first = array("q", bytes(8 * (n + m)))
-        second = array("q", bytes(8 * (n + m)))
-        columns = (first, second)
+        # The columns are the maker's own, each made the graph's in place: the
+        # inputs put first, each reference made an id.
+        columns = (self.first, self.second)
         # Outside the runs, each input's reference becomes its id; a run's inputs are
         # made from their sequences, each node of the statement at a time.
         at = 0
         for start, runs, statement in [*self.runs, (m, 0, [])]:
-            for column, refs in zip(columns, (self.first, self.second)):
-                column[n + at : n + start] = array("q", map(to_id, refs[at:start]))
+            for column in columns:
+                column[at:start] = array(INDEX, map(to_id, column[at:start]))
             count = len(statement)
             at = start + count * runs
             for j, sequences in enumerate(statement):
-                where = slice(n + start + j, n + at, count)
+                where = slice(start + j, at, count)
                 for k, (ref, step) in enumerate(sequences):
                     if step:
-                        columns[k][where] = array("q", range(n + ref, n + ref + step * runs, step))
+                        columns[k][where] = array(
+                            INDEX, range(n + ref, n + ref + step * runs, step)
+                        )
                     else:
-                        columns[k][where] = array("q", [to_id(ref)]) * runs
-        self.first, self.second = array("q"), array("q")
+                        columns[k][where] = array(INDEX, [to_id(ref)]) * runs
+        for column in columns:
+            column[:0] = zeros(n)
         more = {n + ref: tuple(map(to_id, args)) for ref, args in self.more.items()}
-        starts = array("q", [start for start, _ in self.input_spans]) + self.starts
-        ends = array("q", [end for _, end in self.input_spans]) + self.ends
-        leaf: list[tuple[str, float] | None] = [(name, 0.0) for name in self.inputs]
-        leaf += self.leaf
-        runs = [
+        self.input_starts.extend(self.starts)
+        self.input_ends.extend(self.ends)
+        self.ops[:0] = ["var"] * n
+        self.arity[:0] = bytes(n)
+        self.leaf[:0] = list(self.inputs)
+        repeated = [
             (n + start, len(statement), times * len(statement))
             for start, times, statement in self.runs
         ]
         nodes = Columns(
-            ["var"] * n + self.ops,
-            bytes(n) + self.arity,
-            first,
-            second,
+            self.ops,
+            self.arity,
+            self.first,
+            self.second,
             more,
-            starts,
-            ends,
-            leaf,
-            runs,
+            self.input_starts,
+            self.input_ends,
+            self.leaf,
+            repeated,
         )
         names = {to_id(ref): name for ref, name in self.names.items()}
         output = to_id(self.output)
         del ids, to_id
-        # The references are done with: free them before the passes below.
-        self.ops, self.arity, self.leaf, self.more = [], bytearray(), [], {}
-        self.starts, self.ends, self.env, self.runs = array("q"), array("q"), {}, []
+        # The references are done with: let them go before the passes below.
+        self.ops, self.arity, self.leaf, self.more, self.names = [], bytearray(), [], {}, {}
+        self.first, self.second, self.starts, self.ends = (array(INDEX) for _ in range(4))
+        self.input_starts, self.input_ends, self.env, self.runs = array(INDEX), array(INDEX), {}, []
         graph = Graph(nodes, output, self.inputs, self.source)
         depends = depends_on_inputs(graph)
         live = live_nodes(graph, depends)
-        return Graph(nodes, output, self.inputs, self.source, tuple(depends), tuple(live), names)
+        return Graph(nodes, output, self.inputs, self.source, depends, live, names)
 
 
 def _getter(positions: list[int]) -> Callable[[tuple[int, ...]], tuple[int, ...]]:

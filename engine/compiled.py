@@ -189,8 +189,7 @@ def run(nodes, values, at, generic):
         for i in range(len(ops)):
             op = ops[i]
             if not arity[i]:
-                label, value = leaf[i]
-                values[i] = at[label] if op == "var" else value
+                values[i] = at[leaf[i]] if op == "var" else leaf[i][1]
                 continue
 {inner}
     except (ValueError, ZeroDivisionError, OverflowError) as err:

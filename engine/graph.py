@@ -59,6 +59,14 @@ def make_node(
 
 
 _NO_LEAF = ("", 0.0)
+# Node ids and text offsets in columns: C ints, 4 bytes each (the documented
+# limits keep both far below 2**31).
+INDEX = "i"
+
+
+def zeros(count: int) -> array:
+    """`count` zeros in a column of ids or offsets."""
+    return array(INDEX, bytes(array(INDEX).itemsize * count))
 
 
 class Columns(Sequence[Node]):
@@ -69,8 +77,8 @@ class Columns(Sequence[Node]):
     ==), each Node made on access; the passes and the JSON writer read the
     columns themselves. Node i has the gate `ops[i]` and `arity[i]` inputs: the
     first in `first[i]`, the second in `second[i]` (0 where there is none) and,
-    for three or more, all of them in `more[i]`. `leaf[i]` is a leaf's
-    (label, value): an input's name, or a constant as written and its value.
+    for three or more, all of them in `more[i]`. `leaf[i]` is an input's name,
+    or a constant's (label, value): as written and its value.
     `runs` lists the runs of a repeated line, as (first, count, total): each of
     the `total` nodes from `first` on is the node `count` before it again, with
     the same gate, text and name (an unrolled loop's lines).
@@ -87,7 +95,7 @@ class Columns(Sequence[Node]):
         more: dict[int, tuple[int, ...]],
         starts: array,
         ends: array,
-        leaf: list[tuple[str, float] | None],
+        leaf: list[str | tuple[str, float] | None],
         runs: list[tuple[int, int, int]] | None = None,
     ) -> None:
         self.runs = runs or []
@@ -105,8 +113,7 @@ class Columns(Sequence[Node]):
         """The columns of a sequence of nodes (ids their positions)."""
         count = len(nodes)
         arity = bytearray(min(len(node.inputs), 3) for node in nodes)
-        first = array("q", bytes(8 * count))
-        second = array("q", bytes(8 * count))
+        first, second = zeros(count), zeros(count)
         more: dict[int, tuple[int, ...]] = {}
         for i, node in enumerate(nodes):
             ins = node.inputs
@@ -122,9 +129,16 @@ class Columns(Sequence[Node]):
             first,
             second,
             more,
-            array("q", [node.start for node in nodes]),
-            array("q", [node.end for node in nodes]),
-            [None if node.inputs else (node.label, node.value) for node in nodes],
+            array(INDEX, [node.start for node in nodes]),
+            array(INDEX, [node.end for node in nodes]),
+            [
+                node.label
+                if node.op == "var"
+                else None
+                if node.inputs
+                else (node.label, node.value)
+                for node in nodes
+            ],
         )
 
     def __len__(self) -> int:
@@ -140,7 +154,8 @@ class Columns(Sequence[Node]):
         return self.more[i] if k else ()
 
     def _make(self, i: int) -> Node:
-        label, value = self.leaf[i] or _NO_LEAF
+        leaf = self.leaf[i]
+        label, value = (leaf, 0.0) if isinstance(leaf, str) else leaf or _NO_LEAF
         return make_node(i, self.ops[i], self.inputs(i), self.starts[i], self.ends[i], label, value)
 
     @overload
@@ -189,8 +204,8 @@ class Graph:
     # Facts of the structure that build_graph works out once (empty: the
     # passes work them out): whether each node's value depends on an input,
     # and whether it also reaches the output, so that a gradient flows there.
-    depends: tuple[bool, ...] = ()
-    live: tuple[bool, ...] = ()
+    depends: Sequence[bool] = ()
+    live: Sequence[bool] = ()
     # The name an assignment gave a node it made (`h1 = tanh(w*x)`: the tanh
     # node is h1), by node id. A dict here rather than a field on each Node:
     # most nodes have no name, and a million-node program keeps its memory.

@@ -8,7 +8,7 @@ used twice (`x*x`) collects both contributions.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from backprop.engine.errors import DomainError, NumericError
@@ -102,10 +102,10 @@ def _domain_error(
     return DomainError(message, node.span, "numeric" if isinstance(err, OverflowError) else None)
 
 
-def depends_on_inputs(graph: Graph) -> list[bool]:
+def depends_on_inputs(graph: Graph) -> Sequence[bool]:
     """Nodes whose value depends on some input (the others have no gradient)."""
     if graph.depends:
-        return list(graph.depends)
+        return graph.depends  # read only: the graph's own, not a copy
     if isinstance(graph.nodes, Columns):
         return _depends_by_columns(graph.nodes)
     depends = [False] * len(graph.nodes)
@@ -154,10 +154,10 @@ def _depends_by_columns(nodes: Columns) -> list[bool]:
     return depends
 
 
-def live_nodes(graph: Graph, depends: list[bool]) -> list[bool]:
+def live_nodes(graph: Graph, depends: Sequence[bool]) -> Sequence[bool]:
     """Nodes that depend on an input and reach the output: the gradient flows there."""
     if graph.live:
-        return list(graph.live)
+        return graph.live  # read only: the graph's own, not a copy
     nodes = graph.nodes
     reaches = [False] * len(nodes)
     reaches[graph.output] = True
