@@ -261,10 +261,22 @@ class GraphMaker:
             self_arity.extend(arity * runs)
             self_first.extend(zeros(runs * count))  # written by `finish`
             self_second.extend(zeros(runs * count))
-            each = chain.from_iterable(map(repeat, rest, repeat(count)))
-            self_starts.fromlist(list(map(add, each, cycle(rel_starts))))
-            each = chain.from_iterable(map(repeat, rest, repeat(count)))
-            self_ends.fromlist(list(map(add, each, cycle(rel_ends))))
+            # Consecutive lines of the same text: the statements' offsets step by the
+            # line's length, and so does each node's span along the run.
+            step = rest[1] - rest[0] if runs > 1 else 1
+            if rest == list(range(rest[0], rest[0] + step * runs, step)):
+                for spans, rel in ((self_starts, rel_starts), (self_ends, rel_ends)):
+                    spans.extend(zeros(runs * count))
+                    for j, offset in enumerate(rel):
+                        first_at = rest[0] + offset
+                        spans[start + j :: count] = array(
+                            INDEX, range(first_at, first_at + step * runs, step)
+                        )
+            else:
+                each = chain.from_iterable(map(repeat, rest, repeat(count)))
+                self_starts.fromlist(list(map(add, each, cycle(rel_starts))))
+                each = chain.from_iterable(map(repeat, rest, repeat(count)))
+                self_ends.fromlist(list(map(add, each, cycle(rel_ends))))
             self_leaf.extend(leaves * runs)
             end = start + runs * count
             last = end - count + result
@@ -279,11 +291,11 @@ class GraphMaker:
     def finish(self) -> Graph:
         """The graph, inputs first; the output is the last statement's value."""
         n, m = len(self.inputs), len(self.ops)
-        # ids[ref] is the node id of a reference: the operators' ids, then the
-        # inputs' backwards, so that ids[~k] is input k's.
-        ids = array(INDEX, range(n, n + m))
-        ids.extend(range(n - 1, -1, -1))
-        to_id = ids.__getitem__
+        # A reference's node id: the operators' come after the inputs'. Where many are
+        # turned (outside the runs), by a table: the operators' ids, then the inputs'
+        # backwards, so that ids[~k] is input k's.
+        outside = m - sum(times * len(statement) for _, times, statement in self.runs)
+        to_id = _to_id(n) if outside <= 4096 else _id_table(n, m).__getitem__
         # The columns are the maker's own, each made the graph's in place: the
         # inputs put first, each reference made an id.
         columns = (self.first, self.second)
@@ -327,9 +339,10 @@ class GraphMaker:
             self.leaf,
             repeated,
         )
-        names = {to_id(ref): name for ref, name in self.names.items()}
+        # A name is given to the node its statement made: an operator's reference.
+        names = dict(zip(map(n.__add__, self.names), self.names.values()))
         output = to_id(self.output)
-        del ids, to_id
+        del to_id  # and the table with it
         # The references are done with: let them go before the passes below.
         self.ops, self.arity, self.leaf, self.more, self.names = [], bytearray(), [], {}, {}
         self.first, self.second, self.starts, self.ends = (array(INDEX) for _ in range(4))
@@ -338,6 +351,18 @@ class GraphMaker:
         depends = depends_on_inputs(graph)
         live = live_nodes(graph, depends)
         return Graph(nodes, output, self.inputs, self.source, depends, live, names)
+
+
+def _to_id(n: int) -> Callable[[int], int]:
+    """The node id of a reference, with n inputs: operators after the inputs."""
+    return lambda ref: n + ref if ref >= 0 else ~ref
+
+
+def _id_table(n: int, m: int) -> array:
+    """Each reference's node id, by the reference (n inputs, m operators)."""
+    ids = array(INDEX, range(n, n + m))
+    ids.extend(range(n - 1, -1, -1))
+    return ids
 
 
 def _getter(positions: list[int]) -> Callable[[tuple[int, ...]], tuple[int, ...]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from operator import and_
 from typing import Any, NamedTuple
 
 from backprop.engine.errors import DomainError, NumericError
@@ -168,7 +169,7 @@ def live_nodes(graph: Graph, depends: Sequence[bool]) -> Sequence[bool]:
             if reaches[i]:
                 for j in nodes[i].inputs:
                     reaches[j] = True
-    return [d and r for d, r in zip(depends, reaches)]
+    return list(map(and_, depends, reaches))
 
 
 def _reaches_by_columns(nodes: Columns, output: int, reaches: list[bool]) -> None:
