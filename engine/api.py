@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import compress
+from operator import gt
 from typing import TYPE_CHECKING, Any
 
 from backprop.engine.build import CONSTANT_VALUES, read_graph
@@ -173,12 +174,12 @@ def _notes(
     # kink: then the only notes are on nodes that do not affect the output.
     kinks = {name for name, gate in gates.items() if gate.kink}
     ops = nodes.ops if isinstance(nodes, Columns) else [node.op for node in nodes]
-    if math.isfinite(sum([g for g in grads if g is not None])) and not any(
+    if math.isfinite(sum(filter(None, grads))) and not any(
         map(kinks.__contains__, compress(ops, live))
     ):
-        for i in range(len(nodes) - 1, -1, -1):
-            if depends[i] and not live[i]:
-                notes[i] = ["does not affect the output: gradient 0"]
+        # Nodes that depend on an input but do not reach the output: d > live.
+        for i in reversed(list(compress(range(len(nodes)), map(gt, depends, live)))):
+            notes[i] = ["does not affect the output: gradient 0"]
         return notes, kinked
     for i in range(len(nodes) - 1, -1, -1):
         node = nodes[i]

@@ -196,6 +196,22 @@ class _Recorder:
         raise AssertionError("a recorder records one statement")
 
 
+def _copies(source: str, at: int, unit: str, limit: int) -> int:
+    """How many copies of `unit` (at most `limit`) `source` has one after another from
+    `at`: blocks of doubling size compared, then halving ones."""
+    count, block = 0, unit
+    while count + len(block) // len(unit) <= limit and source.startswith(block, at):
+        count += len(block) // len(unit)
+        at += len(block)
+        block += block
+    while len(block) > len(unit):
+        block = block[: len(block) // 2]
+        if count + len(block) // len(unit) <= limit and source.startswith(block, at):
+            count += len(block) // len(unit)
+            at += len(block)
+    return count
+
+
 def _replay(maker: Maker[Any], calls: list[tuple[Any, ...]], base: int) -> None:
     """Make a statement again at offset `base` from the calls `_Recorder` recorded."""
     made: list[Any] = []
@@ -282,7 +298,17 @@ class _Parser(Generic[Made]):
                     # The lines that follow, while each is one met before that
                     # starts with its first token, need no lexer either; a run of
                     # the same line is made in one go.
-                    while statements < MAX_STATEMENTS and source[stop + 1 : stop + 2] not in _SKIP:
+                    while statements < MAX_STATEMENTS:
+                        # The same line again, and again (an unrolled loop): counted at once.
+                        line = source[bases[-1] : stop]
+                        more = _copies(source, stop + 1, line + "\n", MAX_STATEMENTS - statements)
+                        if more:
+                            width = len(line) + 1
+                            bases.extend(range(stop + 1, stop + 1 + more * width, width))
+                            statements += more
+                            stop += more * width
+                        if statements >= MAX_STATEMENTS or source[stop + 1 : stop + 2] in _SKIP:
+                            break
                         after = source.find("\n", stop + 1)
                         calls = lines.get(source[stop + 1 : after], False) if after > 0 else False
                         if not callable(calls):

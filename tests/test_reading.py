@@ -24,6 +24,7 @@ from backprop.engine.build import build_graph, read_graph
 from backprop.engine.graph import Columns, Graph
 from backprop.engine.results import NodeResults
 from backprop.parser import Assign, Binary, Call, Name, Num, ParseError, Program, Unary, parse
+from backprop.parser.parse import _copies
 from backprop.parser.tree import BINARY_GATES, UNARY_GATES, children
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -259,6 +260,41 @@ def test_an_error_after_repeated_lines_is_where_it_is(
         read_graph(source)
     assert message in err.value.message
     assert tuple(err.value.span) == span
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 7, 8, 9, 10, 11])
+def test_the_statement_limit_is_met_at_its_statement_in_a_run(limit: int, monkeypatch: Any) -> None:
+    # "h = h*2" 11 times, 8 characters a line: statement k + 1 starts at 8k. Past the
+    # limit, the next statement is the error (its first token); at 11, none is.
+    monkeypatch.setattr(importlib.import_module("backprop.parser.parse"), "MAX_STATEMENTS", limit)
+    source = "h = h*2\n" * 11
+    if limit >= 11:
+        assert len(read_graph(source).nodes) == 1 + 2 * 11
+        return
+    with pytest.raises(ParseError) as err:
+        read_graph(source)
+    assert f"the limit is {limit:,}" in err.value.message
+    assert tuple(err.value.span) == (8 * limit, 8 * limit + 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "at", "unit", "limit", "copies"),
+    [
+        ("ab\n" * 10, 0, "ab\n", 100, 10),
+        ("ab\n" * 10, 3, "ab\n", 100, 9),
+        ("ab\n" * 10, 0, "ab\n", 4, 4),
+        ("ab\n" * 10 + "ab", 0, "ab\n", 100, 10),  # the last without its newline
+        ("ab\n" * 5 + "ac\n" + "ab\n" * 5, 0, "ab\n", 100, 5),
+        ("ab\n" * 1000 + "x", 0, "ab\n", 1000, 1000),
+        ("ab\n" * 1000 + "x", 0, "ab\n", 999, 999),
+        ("ab\n" * 1000 + "x", 0, "ab\n", 0, 0),
+        ("x", 0, "ab\n", 5, 0),
+    ],
+)
+def test_copies_of_a_line_are_counted_one_after_another(
+    text: str, at: int, unit: str, limit: int, copies: int
+) -> None:
+    assert _copies(text, at, unit, limit) == copies
 
 
 def test_the_node_limit_is_met_at_its_statement_in_a_run(monkeypatch: Any) -> None:
