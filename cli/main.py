@@ -336,18 +336,20 @@ def _interrupts_held() -> Iterator[None]:
                 raise KeyboardInterrupt
 
 
-def write_whole(text: str | Iterable[str]) -> None:
-    """Write `text` (or its pieces, in order: a long document is not held whole) to
-    stdout in full, as strict UTF-8: an interrupt while writing waits until the
-    last byte is out, so a script never reads half a document."""
+def write_whole(text: str | Iterable[str | bytes]) -> None:
+    """Write `text` (or its pieces, in order: a long document is not held whole; a
+    piece may be its UTF-8 bytes already) to stdout in full, as strict UTF-8: an
+    interrupt while writing waits until the last byte is out, so a script never
+    reads half a document."""
     pieces = [text] if isinstance(text, str) else text
     stream = getattr(sys.stdout, "buffer", None)
     sys.stdout.flush()
     with _interrupts_held():
         for piece in pieces:
-            data = piece.encode("utf-8")  # strict: a lone surrogate is a bug, not output
+            # Strict UTF-8: a lone surrogate is a bug, not output.
+            data = piece if isinstance(piece, bytes) else piece.encode("utf-8")
             if stream is None:  # a text-only stdout (an embedding program's)
-                sys.stdout.write(piece)
+                sys.stdout.write(data.decode("utf-8"))
             else:
                 stream.write(data)
         if stream is None:
@@ -570,7 +572,7 @@ def eval_command(
     # A large result makes millions of small objects and no cycles (see the pause).
     with cycle_collector_paused():
         if as_json:
-            write_whole(render.json_chunks(result))
+            write_whole(render.json_chunks(result, as_bytes=True))
         elif plain_output() or len(result.nodes) > render.RICH_ROW_LIMIT:
             click.echo(render.render_plain(result, precision), nl=False)
         else:

@@ -11,7 +11,7 @@ import json
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
-from itertools import chain, cycle, islice, repeat
+from itertools import cycle, islice, repeat
 from operator import add, sub
 from typing import Any, NamedTuple
 
@@ -481,31 +481,38 @@ _LINES = tuple(
     f'{{"id": %d, %s, "span": [%d, %d], "inputs": [{inputs}], "value": %s, "grad": %s}}'
     for inputs in ("%.0s%.0s", "%d%.0s", "%d, %d", "%s%.0s")
 )
+# The same in bytes, which `%` fills faster; an int's %.0a writes nothing, as %.0s does.
+_BYTE_LINES = tuple(line.replace("%.0s", "%.0a").encode() for line in _LINES)
 _NEGATIVE_ZERO = array("d", [-0.0]).tobytes()
 _NONE_AS_ZERO = {None: 0.0}
 
 
-def _float_texts(numbers: list[Any]) -> list[str] | None:
-    """The JSON text of each number (None: null), as json.dumps writes it; None when one
-    is not finite. Each distinct number is written once: generated programs repeat
-    values (their constants, zeros, a recurrence at its fixed point)."""
-    texts: dict[Any, str] = dict.fromkeys(numbers, "")
+def _utf8(text: str) -> bytes:
+    return text.encode()
+
+
+def _float_texts(numbers: list[Any], encode: Any = str) -> list[Any] | None:
+    """The JSON text of each number (None: null), as json.dumps writes it (`encode`d);
+    None when one is not finite. Each distinct number is written once: generated
+    programs repeat values (their constants, zeros, a recurrence at its fixed point)."""
+    texts: dict[Any, Any] = dict.fromkeys(numbers, "")
     for x in texts:
         if x is None:
-            texts[x] = "null"
+            texts[x] = encode("null")
         elif type(x) is not float or x - x != 0:  # inf or nan (or not a float)
             return None
         else:
-            texts[x] = float.__repr__(x)
+            texts[x] = encode(float.__repr__(x))
     if 0.0 not in texts:
         return list(map(texts.__getitem__, numbers))
-    texts[0.0] = "0.0"  # 0.0 and -0.0 are one key: the negative zeros are found below
+    texts[0.0] = encode("0.0")  # 0.0 and -0.0 are one key: the negative zeros are below
     out = list(map(texts.__getitem__, numbers))
     raw = array("d", map(_NONE_AS_ZERO.get, numbers, numbers)).tobytes()
     at = raw.find(_NEGATIVE_ZERO)
+    negative = encode("-0.0")
     while at >= 0:
         if at % 8 == 0:
-            out[at // 8] = "-0.0"
+            out[at // 8] = negative
         at = raw.find(_NEGATIVE_ZERO, at + 1)
     return out
 
@@ -515,21 +522,22 @@ class _Heads:
     made once per distinct op and text, and along a run of a repeated line (the
     graph's `runs`) repeated from the line before without looking at the text."""
 
-    def __init__(self, graph: Any, columns: Columns, text: Any) -> None:
+    def __init__(self, graph: Any, columns: Columns, text: Any, encode: Any = str) -> None:
         from json.encoder import encode_basestring  # json.dumps's, with ensure_ascii=False
 
-        self.encode = encode_basestring
+        self.quote = encode_basestring
+        self.encode = encode  # str, or to UTF-8 bytes
         self.columns = columns
         self.source = graph.source
         self.names = graph.names
         self.named = sorted(graph.names)
         self.text = text
-        self.heads: dict[tuple[str, str], str] = {}
+        self.heads: dict[tuple[str, str], Any] = {}
         self.runs = columns.runs
         self.run = 0  # the first run that may meet the next range asked for
-        self.patterns: dict[int, list[str]] = {}
+        self.patterns: dict[int, list[Any]] = {}
 
-    def keyed(self, lo: int, hi: int) -> list[str]:
+    def keyed(self, lo: int, hi: int) -> list[Any]:
         """The heads of nodes lo to hi, each looked up by its op and raw text."""
         starts, ends = self.columns.starts[lo:hi], self.columns.ends[lo:hi]
         limits: Any = ends
@@ -546,17 +554,18 @@ class _Heads:
         if missing:
             first = dict(zip(reversed(keys), range(hi - 1, lo - 1, -1)))
             for key in missing:
-                heads[key] = f'"op": "{key[0]}", "text": {self.encode(self.text(first[key]))}'
+                text = self.quote(self.text(first[key]))
+                heads[key] = self.encode(f'"op": "{key[0]}", "text": {text}')
         out = list(map(heads.__getitem__, keys))
         named, k = self.named, bisect_left(self.named, lo)
         while k < len(named) and named[k] < hi:
-            out[named[k] - lo] += f', "name": {self.encode(self.names[named[k]])}'
+            out[named[k] - lo] += self.encode(f', "name": {self.quote(self.names[named[k]])}')
             k += 1
         return out
 
-    def __call__(self, lo: int, hi: int) -> list[str]:
+    def __call__(self, lo: int, hi: int) -> list[Any]:
         """The heads of nodes lo to hi (asked for in order)."""
-        out: list[str] = []
+        out: list[Any] = []
         runs = self.runs
         while self.run < len(runs) and lo < hi:
             first, count, total = runs[self.run]
@@ -581,9 +590,9 @@ class _Heads:
         return out
 
 
-def _node_lines(result: Result, lines: int = 4096) -> Iterator[list[str]]:
+def _node_lines(result: Result, lines: int = 4096, as_bytes: bool = False) -> Iterator[list[Any]]:
     """The nodes as lines of JSON, in lists of about `lines`: each line the same text
-    as `_dumps(_node_item(node))`.
+    as `_dumps(_node_item(node))` (in UTF-8 bytes with `as_bytes`).
 
     Common nodes (no check, no notes, finite numbers) are written column by
     column from the graph's columns: each distinct value and gradient of a
@@ -595,24 +604,31 @@ def _node_lines(result: Result, lines: int = 4096) -> Iterator[list[str]]:
     nodes = result.nodes
     plain = result.digits is None and result.fd is None and result.tangents is None
     count = len(nodes)
+    encode: Any = _utf8 if as_bytes else str
+
+    def one(i: int) -> Any:  # a node by itself, through json.dumps
+        return encode(_dumps(_node_item(nodes[i], result)))
+
     if not plain or not isinstance(nodes, NodeResults):
         for lo in range(0, count, lines):
-            yield [_dumps(_node_item(nodes[i], result)) for i in range(lo, min(lo + lines, count))]
+            yield list(map(one, range(lo, min(lo + lines, count))))
         return
+    templates = _BYTE_LINES if as_bytes else _LINES
+    separator = encode(",\n    ")
     graph, values, grads, notes, checks = nodes.parts()
     columns = graph.nodes if isinstance(graph.nodes, Columns) else Columns.of(graph.nodes)
     arity, first, second = columns.arity, columns.first, columns.second
     starts, ends = columns.starts, columns.ends
-    heads = _Heads(graph, columns, nodes.text)
+    heads = _Heads(graph, columns, nodes.text, encode)
     checked = checks.count(None) != len(checks)
     with_notes = iter(sorted(notes))
     noted = next(with_notes, count)
     for lo in range(0, count, lines):
         hi = min(lo + lines, count)
-        value_texts = _float_texts(values[lo:hi])
-        grad_texts = _float_texts(grads[lo:hi])
+        value_texts = _float_texts(values[lo:hi], encode)
+        grad_texts = _float_texts(grads[lo:hi], encode)
         if value_texts is None or grad_texts is None:  # not finite: node by node
-            yield [_dumps(_node_item(nodes[i], result)) for i in range(lo, hi)]
+            yield list(map(one, range(lo, hi)))
             while noted < hi:
                 noted = next(with_notes, count)
             continue
@@ -622,8 +638,8 @@ def _node_lines(result: Result, lines: int = 4096) -> Iterator[list[str]]:
             firsts = list(firsts)
             for j in range(hi - lo):
                 if piece_arity[j] == 3:
-                    firsts[j] = ", ".join(map(str, columns.more[lo + j]))
-        rows = zip(
+                    firsts[j] = encode(", ".join(map(str, columns.more[lo + j])))
+        columns_of_piece = (
             range(lo, hi),
             heads(lo, hi),
             starts[lo:hi],
@@ -634,40 +650,49 @@ def _node_lines(result: Result, lines: int = 4096) -> Iterator[list[str]]:
             grad_texts,
         )
         if noted >= hi and not checked:
-            template = ",\n    ".join(map(_LINES.__getitem__, piece_arity))
-            yield [template % tuple(chain.from_iterable(rows))]
+            # One template for the piece, filled from its columns laid side by side.
+            template = separator.join(map(templates.__getitem__, piece_arity))
+            flat: list[Any] = [None] * (8 * (hi - lo))
+            for k, column in enumerate(columns_of_piece):
+                flat[k::8] = column
+            yield [template % tuple(flat)]
             continue
-        piece = list(map(str.__mod__, map(_LINES.__getitem__, piece_arity), rows))
+        rows = zip(*columns_of_piece)
+        piece = list(map(type(separator).__mod__, map(templates.__getitem__, piece_arity), rows))
         while noted < hi:  # a node with notes
-            piece[noted - lo] = _dumps(_node_item(nodes[noted], result))
+            piece[noted - lo] = one(noted)
             noted = next(with_notes, count)
         if checked:
             for j, c in enumerate(checks[lo:hi]):
                 if c is not None:
-                    piece[j] = _dumps(_node_item(nodes[lo + j], result))
+                    piece[j] = one(lo + j)
         yield piece
 
 
-def json_chunks(result: Result, lines: int = 4096) -> Iterator[str]:
+def json_chunks(result: Result, lines: int = 4096, as_bytes: bool = False) -> Iterator[Any]:
     """Strict JSON (no NaN or Infinity), floats in full, one node per line, in pieces
-    of about `lines` nodes: a writer streams them without holding the whole text."""
-    yield "{\n"
+    of about `lines` nodes: a writer streams them without holding the whole text.
+    With `as_bytes`, the pieces are its UTF-8 bytes."""
+    encode: Any = _utf8 if as_bytes else str
+    yield encode("{\n")
     first = True
     for key, value in _head(result).items():
         comma = "" if first else ",\n"
         first = False
         if key != "nodes":
-            yield comma + f"  {_dumps(key)}: " + _dumps(value, 2).replace("\n", "\n  ")
+            yield encode(comma + f"  {_dumps(key)}: " + _dumps(value, 2).replace("\n", "\n  "))
             continue
         if not len(result.nodes):
-            yield comma + '  "nodes": []'
+            yield encode(comma + '  "nodes": []')
             continue
-        sep = comma + '  "nodes": [\n    '
-        for piece in _node_lines(result, lines):
-            yield sep + ",\n    ".join(piece)
-            sep = ",\n    "
-        yield "\n  ]"
-    yield "\n}\n"
+        sep = encode(comma + '  "nodes": [\n    ')
+        between = encode(",\n    ")
+        for piece in _node_lines(result, lines, as_bytes):
+            yield sep
+            yield between.join(piece)
+            sep = between
+        yield encode("\n  ]")
+    yield encode("\n}\n")
 
 
 def render_json(result: Result) -> str:

@@ -65,6 +65,8 @@ def defaults(source: str) -> list[tuple[str, float]]:
     """The point a sample file carries in `# at: w0=2, x0=-1` comment lines."""
     pairs: list[tuple[str, float]] = []
     seen: set[str] = set()
+    if "#" not in source:  # no comment, no point (and no scan of a long program)
+        return pairs
     for match in AT_LINE.finditer(source):
         try:
             found = parse_at([match.group(1)], where="'# at:'")

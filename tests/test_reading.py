@@ -23,7 +23,18 @@ from backprop.engine import evaluate
 from backprop.engine.build import build_graph, read_graph
 from backprop.engine.graph import Columns, Graph
 from backprop.engine.results import NodeResults
-from backprop.parser import Assign, Binary, Call, Name, Num, ParseError, Program, Unary, parse
+from backprop.parser import (
+    Assign,
+    BackpropError,
+    Binary,
+    Call,
+    Name,
+    Num,
+    ParseError,
+    Program,
+    Unary,
+    parse,
+)
 from backprop.parser.parse import _copies
 from backprop.parser.tree import BINARY_GATES, UNARY_GATES, children
 from hypothesis import given, settings
@@ -365,6 +376,10 @@ def generic_json(result: Any) -> str:
         ('a = (x # ünïcode "quoted" \\ back\n + 1)\na*2', {"x": 1}, False),  # escapes in text
         ("s = x\n" + "s = s*0.5 + pi\n" * 3_000 + "s", {"x": 1e-300}, False),  # long
         ("h = x\n" + "h = tanh(0.5*h + y)\n" * 5_000 + "h", {"x": 0.3, "y": 0.1}, False),  # a run
+        # Negative zeros among zeros, a named constant, three inputs, None among floats.
+        ("a = -x\nb = a*y\nk = 2.5\nmax(a, b, x)*k + 0*x", {"x": 0.0, "y": -2.0}, False),
+        ("h = x\n" + "h = h*y\n" * 50 + "h", {"x": -0.0, "y": 3.0}, False),
+        ("h = x\n" + "h = h*y - 0\n" * 50 + "h*0", {"x": 1.0, "y": -1.0}, False),
     ],
 )
 def test_json_is_the_documented_dict_written_by_json_dumps(
@@ -374,4 +389,21 @@ def test_json_is_the_documented_dict_written_by_json_dumps(
     text = render_json(result)
     assert text == generic_json(result)
     assert "".join(json_chunks(result, lines=7)) == text
+    # The command writes the same text as UTF-8 bytes, made as bytes.
+    assert b"".join(json_chunks(result, as_bytes=True)) == text.encode()
+    assert b"".join(json_chunks(result, lines=7, as_bytes=True)) == text.encode()
+
+
+@given(run_programs(), st.floats(-2, 2), st.floats(-2, 2))
+@settings(max_examples=examples(100), deadline=None)
+def test_json_of_repeated_lines_is_the_documented_dict(source: str, x: float, y: float) -> None:
+    values = {"x": x, "y": y, "g": -x, "h": y * 0.5, "k": 0.0}
+    point = {name: values[name] for name in read_graph(source).inputs}
+    try:
+        result = evaluate(source, point, check=False)
+    except BackpropError:  # a value out of a gate's domain, or an overflow
+        return
+    text = generic_json(result)
+    assert render_json(result) == text
+    assert b"".join(json_chunks(result, lines=5, as_bytes=True)) == text.encode()
     json.loads(text)
