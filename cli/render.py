@@ -484,6 +484,7 @@ _LINES = tuple(
 # The same in bytes, which `%` fills faster; an int's %.0a writes nothing, as %.0s does.
 _BYTE_LINES = tuple(line.replace("%.0s", "%.0a").encode() for line in _LINES)
 _NEGATIVE_ZERO = array("d", [-0.0]).tobytes()
+_LITTLE_ENDIAN = _NEGATIVE_ZERO[7] == 0x80
 _NONE_AS_ZERO = {None: 0.0}
 
 
@@ -508,12 +509,15 @@ def _float_texts(numbers: list[Any], encode: Any = str) -> list[Any] | None:
     texts[0.0] = encode("0.0")  # 0.0 and -0.0 are one key: the negative zeros are below
     out = list(map(texts.__getitem__, numbers))
     raw = array("d", map(_NONE_AS_ZERO.get, numbers, numbers)).tobytes()
-    at = raw.find(_NEGATIVE_ZERO)
+    # A negative zero's last byte (of 8: sign and exponent) is 0x80, as only the
+    # tiniest negative numbers' is besides.
+    tops = raw[7::8] if _LITTLE_ENDIAN else raw[::8]
+    at = tops.find(0x80)
     negative = encode("-0.0")
     while at >= 0:
-        if at % 8 == 0:
-            out[at // 8] = negative
-        at = raw.find(_NEGATIVE_ZERO, at + 1)
+        if raw[8 * at : 8 * at + 8] == _NEGATIVE_ZERO:
+            out[at] = negative
+        at = tops.find(0x80, at + 1)
     return out
 
 
@@ -623,6 +627,7 @@ def _node_lines(result: Result, lines: int = 4096, as_bytes: bool = False) -> It
     checked = checks.count(None) != len(checks)
     with_notes = iter(sorted(notes))
     noted = next(with_notes, count)
+    made: dict[bytes, Any] = {}  # a piece's template, by its nodes' numbers of inputs
     for lo in range(0, count, lines):
         hi = min(lo + lines, count)
         value_texts = _float_texts(values[lo:hi], encode)
@@ -651,7 +656,13 @@ def _node_lines(result: Result, lines: int = 4096, as_bytes: bool = False) -> It
         )
         if noted >= hi and not checked:
             # One template for the piece, filled from its columns laid side by side.
-            template = separator.join(map(templates.__getitem__, piece_arity))
+            template = made.get(piece_arity)
+            if template is None:
+                if len(made) >= 8:  # a repeated line's pieces repeat a few templates
+                    made.clear()
+                template = made[piece_arity] = separator.join(
+                    map(templates.__getitem__, piece_arity)
+                )
             flat: list[Any] = [None] * (8 * (hi - lo))
             for k, column in enumerate(columns_of_piece):
                 flat[k::8] = column

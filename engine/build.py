@@ -330,7 +330,7 @@ class GraphMaker:
         ]
         nodes = Columns(
             self.ops,
-            self.arity,
+            bytes(self.arity),
             self.first,
             self.second,
             more,

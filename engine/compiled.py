@@ -147,19 +147,19 @@ def _branch_backward(gate: Gate, lib: _Tracer) -> list[str]:
     return lines
 
 
-def _unpack(arity: int, lines: list[str], columns: bool) -> str:
-    """Unpack the inputs' ids (from the node, or from the columns), and load the values
-    (and `out`) that the lines read."""
+def _unpack(arity: int, lines: list[str], columns: bool, kind: str) -> str:
+    """Unpack the inputs' ids (from the node, or from the columns: the forward loop
+    has the first two already), and load the values (and `out`) that the lines read."""
     names = "abc"[:arity]
     code = "\n".join(lines)
     loads = [f"v{n} = values[{n}]" for n in names if re.search(rf"\bv{n}\b", code)]
     if re.search(r"\bout\b", code):
         loads.append("out = values[i]")
     if columns and arity <= 2:
-        ids = ["a = first[i]", "b = second[i]"][:arity]
+        ids = [] if kind == "forward" else ["a = first[i]", "b = second[i]"][:arity]
     else:
         ids = [f"{', '.join(names)}{',' if arity == 1 else ''} = {'more[i]' if columns else 'ins'}"]
-    return "; ".join([*ids, *loads])
+    return "; ".join([*ids, *loads]) or "pass"
 
 
 def _loop(
@@ -173,7 +173,7 @@ def _loop(
     body: list[str] = []
     for k, (name, lines) in enumerate(branches):
         body.append(f"{'if' if k == 0 else 'elif'} op == {name!r}:")
-        body.append(f"    {_unpack(arity[name], lines, columns)}")
+        body.append(f"    {_unpack(arity[name], lines, columns, kind)}")
         body += [f"    {line}" for line in lines]
     body.append("else:" if branches else "if True:")
     body.append("    " + ("values[i] = generic(i)" if kind == "forward" else "generic(i, g)"))
@@ -186,9 +186,8 @@ def run(nodes, values, at, generic):
     first, second, more = nodes.first, nodes.second, nodes.more
     i = 0
     try:
-        for i in range(len(ops)):
-            op = ops[i]
-            if not arity[i]:
+        for i, op, k, a, b in zip(range(len(ops)), ops, arity, first, second):
+            if not k:
                 values[i] = at[leaf[i]] if op == "var" else leaf[i][1]
                 continue
 {inner}

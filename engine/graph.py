@@ -89,7 +89,7 @@ class Columns(Sequence[Node]):
     def __init__(
         self,
         ops: list[str],
-        arity: bytes | bytearray,
+        arity: bytes,
         first: array,
         second: array,
         more: dict[int, tuple[int, ...]],
@@ -112,7 +112,7 @@ class Columns(Sequence[Node]):
     def of(cls, nodes: Sequence[Node]) -> Columns:
         """The columns of a sequence of nodes (ids their positions)."""
         count = len(nodes)
-        arity = bytearray(min(len(node.inputs), 3) for node in nodes)
+        arity = bytes(min(len(node.inputs), 3) for node in nodes)
         first, second = zeros(count), zeros(count)
         more: dict[int, tuple[int, ...]] = {}
         for i, node in enumerate(nodes):
