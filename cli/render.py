@@ -11,7 +11,7 @@ import json
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
-from itertools import cycle, islice, repeat
+from itertools import compress, cycle, islice, repeat
 from operator import add, sub
 from typing import Any, NamedTuple
 
@@ -492,10 +492,12 @@ def _utf8(text: str) -> bytes:
     return text.encode()
 
 
-def _float_texts(numbers: list[Any], encode: Any = str) -> list[Any] | None:
+def _float_texts(numbers: list[Any], encode: Any = str, present: Any = None) -> list[Any] | None:
     """The JSON text of each number (None: null), as json.dumps writes it (`encode`d);
     None when one is not finite. Each distinct number is written once: generated
-    programs repeat values (their constants, zeros, a recurrence at its fixed point)."""
+    programs repeat values (their constants, zeros, a recurrence at its fixed point).
+    `present`, if given, is true where a number is not None (a gradient's node
+    depends on an input): the negative zeros are looked for among those alone."""
     texts: dict[Any, Any] = dict.fromkeys(numbers, "")
     for x in texts:
         if x is None:
@@ -508,15 +510,29 @@ def _float_texts(numbers: list[Any], encode: Any = str) -> list[Any] | None:
         return list(map(texts.__getitem__, numbers))
     texts[0.0] = encode("0.0")  # 0.0 and -0.0 are one key: the negative zeros are below
     out = list(map(texts.__getitem__, numbers))
-    raw = array("d", map(_NONE_AS_ZERO.get, numbers, numbers)).tobytes()
+    where: Any = None  # the position of each number in `raw`, where not all are there
+    try:
+        if present is None:
+            raw = array("d", numbers).tobytes()
+        elif numbers.count(None) == present.count(False):  # every float, and no None
+            raw = array("d", compress(numbers, present)).tobytes()
+            where = present
+        else:
+            raise TypeError
+    except TypeError:  # None among them
+        raw = array("d", map(_NONE_AS_ZERO.get, numbers, numbers)).tobytes()
+        where = None
     # A negative zero's last byte (of 8: sign and exponent) is 0x80, as only the
     # tiniest negative numbers' is besides.
     tops = raw[7::8] if _LITTLE_ENDIAN else raw[::8]
     at = tops.find(0x80)
     negative = encode("-0.0")
+    positions: list[int] | None = None
     while at >= 0:
         if raw[8 * at : 8 * at + 8] == _NEGATIVE_ZERO:
-            out[at] = negative
+            if where is not None and positions is None:
+                positions = list(compress(range(len(numbers)), where))
+            out[at if positions is None else positions[at]] = negative
         at = tops.find(0x80, at + 1)
     return out
 
@@ -624,6 +640,7 @@ def _node_lines(result: Result, lines: int = 4096, as_bytes: bool = False) -> It
     arity, first, second = columns.arity, columns.first, columns.second
     starts, ends = columns.starts, columns.ends
     heads = _Heads(graph, columns, nodes.text, encode)
+    depends = graph.depends  # where a gradient is a number, not None
     checked = checks.count(None) != len(checks)
     with_notes = iter(sorted(notes))
     noted = next(with_notes, count)
@@ -631,7 +648,7 @@ def _node_lines(result: Result, lines: int = 4096, as_bytes: bool = False) -> It
     for lo in range(0, count, lines):
         hi = min(lo + lines, count)
         value_texts = _float_texts(values[lo:hi], encode)
-        grad_texts = _float_texts(grads[lo:hi], encode)
+        grad_texts = _float_texts(grads[lo:hi], encode, depends[lo:hi] if depends else None)
         if value_texts is None or grad_texts is None:  # not finite: node by node
             yield list(map(one, range(lo, hi)))
             while noted < hi:

@@ -16,7 +16,7 @@ from itertools import chain, cycle, repeat
 from operator import add, itemgetter
 from typing import Any
 
-from backprop.engine.graph import INDEX, Columns, Graph, zeros
+from backprop.engine.graph import INDEX, Columns, Graph, progression, zeros
 from backprop.engine.passes import depends_on_inputs, live_nodes
 from backprop.parser.errors import ParseError, Span
 from backprop.parser.lang import MAX_NODES
@@ -268,10 +268,7 @@ class GraphMaker:
                 for spans, rel in ((self_starts, rel_starts), (self_ends, rel_ends)):
                     spans.extend(zeros(runs * count))
                     for j, offset in enumerate(rel):
-                        first_at = rest[0] + offset
-                        spans[start + j :: count] = array(
-                            INDEX, range(first_at, first_at + step * runs, step)
-                        )
+                        spans[start + j :: count] = progression(rest[0] + offset, step, runs)
             else:
                 each = chain.from_iterable(map(repeat, rest, repeat(count)))
                 self_starts.fromlist(list(map(add, each, cycle(rel_starts))))
@@ -311,9 +308,7 @@ class GraphMaker:
                 where = slice(start + j, at, count)
                 for k, (ref, step) in enumerate(sequences):
                     if step:
-                        columns[k][where] = array(
-                            INDEX, range(n + ref, n + ref + step * runs, step)
-                        )
+                        columns[k][where] = progression(n + ref, step, runs)
                     else:
                         columns[k][where] = array(INDEX, [to_id(ref)]) * runs
         for column in columns:
@@ -360,8 +355,9 @@ def _to_id(n: int) -> Callable[[int], int]:
 
 def _id_table(n: int, m: int) -> array:
     """Each reference's node id, by the reference (n inputs, m operators)."""
-    ids = array(INDEX, range(n, n + m))
-    ids.extend(range(n - 1, -1, -1))
+    ids, inputs = progression(n, 1, m), progression(0, 1, n)
+    inputs.reverse()
+    ids.extend(inputs)
     return ids
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +68,29 @@ INDEX = "i"
 def zeros(count: int) -> array:
     """`count` zeros in a column of ids or offsets."""
     return array(INDEX, bytes(array(INDEX).itemsize * count))
+
+
+_LANES: dict[int, tuple[int, int]] = {}  # count -> (1 in each lane, k in lane k)
+
+
+def progression(start: int, step: int, count: int) -> array:
+    """start, start + step, ... (`count` of them, none negative or past 2**31) in a
+    column of ids or offsets, made in a few operations on one large integer rather
+    than an int at a time (which costs 40 ns each): the column's bytes are those of
+    start * (1 in each lane) + step * (k in lane k), as no lane carries into the next."""
+    if start < 0 or step < 0 or start + step * max(count - 1, 0) >= 2**31:
+        raise ValueError("a progression of ids or offsets is between 0 and 2**31")
+    width = array(INDEX).itemsize
+    if count not in _LANES:
+        _LANES.clear()
+        one = (1).to_bytes(width, sys.byteorder)
+        ones = int.from_bytes(one * count, sys.byteorder)
+        ks = int.from_bytes(array(INDEX, range(count)).tobytes(), sys.byteorder)
+        _LANES[count] = (ones, ks)
+    ones, ks = _LANES[count]
+    out = array(INDEX)
+    out.frombytes((start * ones + step * ks).to_bytes(width * count, sys.byteorder))
+    return out
 
 
 class Columns(Sequence[Node]):

@@ -21,7 +21,7 @@ import pytest
 from backprop.cli.render import json_chunks, render_json, result_document
 from backprop.engine import evaluate
 from backprop.engine.build import build_graph, read_graph
-from backprop.engine.graph import Columns, Graph
+from backprop.engine.graph import Columns, Graph, progression
 from backprop.engine.results import NodeResults
 from backprop.parser import (
     Assign,
@@ -271,6 +271,29 @@ def test_an_error_after_repeated_lines_is_where_it_is(
         read_graph(source)
     assert message in err.value.message
     assert tuple(err.value.span) == span
+
+
+@given(st.integers(0, 2**20), st.integers(0, 2**10), st.integers(0, 3_000))
+@settings(max_examples=examples(200))
+def test_a_progression_is_the_range_it_stands_for(start: int, step: int, count: int) -> None:
+    assert progression(start, step, count).tolist() == list(
+        range(start, start + step * count, step) if step else [start] * count
+    )
+
+
+@pytest.mark.parametrize(
+    ("start", "step", "count"), [(0, 1, 0), (2**31 - 2, 1, 2), (0, 2**30, 2), (5, 0, 4)]
+)
+def test_a_progression_at_its_edges(start: int, step: int, count: int) -> None:
+    assert progression(start, step, count).tolist() == [start + step * k for k in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("start", "step", "count"), [(-1, 1, 3), (0, -1, 3), (2**31 - 1, 1, 2), (0, 2**30, 3)]
+)
+def test_a_progression_out_of_range_is_refused(start: int, step: int, count: int) -> None:
+    with pytest.raises(ValueError):
+        progression(start, step, count)
 
 
 @pytest.mark.parametrize("limit", [1, 2, 3, 7, 8, 9, 10, 11])
