@@ -6,6 +6,8 @@ import sys
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import add
 from typing import Any, NamedTuple, overload
 
 from backprop.parser.errors import Span, printable
@@ -108,7 +110,18 @@ class Columns(Sequence[Node]):
     the same gate, text and name (an unrolled loop's lines).
     """
 
-    __slots__ = ("arity", "ends", "first", "leaf", "more", "ops", "runs", "second", "starts")
+    __slots__ = (
+        "_nodes",
+        "arity",
+        "ends",
+        "first",
+        "leaf",
+        "more",
+        "ops",
+        "runs",
+        "second",
+        "starts",
+    )
 
     def __init__(
         self,
@@ -123,6 +136,9 @@ class Columns(Sequence[Node]):
         runs: list[tuple[int, int, int]] | None = None,
     ) -> None:
         self.runs = runs or []
+        # The Nodes, made once a caller walks them all (the passes and the JSON
+        # writer read the columns and never do).
+        self._nodes: tuple[Node, ...] | None = None
         self.ops = ops
         self.arity = arity
         self.first = first
@@ -178,9 +194,14 @@ class Columns(Sequence[Node]):
         return self.more[i] if k else ()
 
     def _make(self, i: int) -> Node:
-        leaf = self.leaf[i]
-        label, value = (leaf, 0.0) if isinstance(leaf, str) else leaf or _NO_LEAF
-        return make_node(i, self.ops[i], self.inputs(i), self.starts[i], self.ends[i], label, value)
+        row: tuple[Any, ...]
+        if self.arity[i]:
+            row = (i, self.ops[i], self.inputs(i), self.starts[i], self.ends[i], "", 0.0)
+        else:
+            leaf: Any = self.leaf[i]
+            label, value = (leaf, 0.0) if leaf.__class__ is str else leaf or _NO_LEAF
+            row = (i, self.ops[i], (), self.starts[i], self.ends[i], label, value)
+        return tuple.__new__(Node, row)
 
     @overload
     def __getitem__(self, index: int) -> Node: ...
@@ -189,6 +210,8 @@ class Columns(Sequence[Node]):
     def __getitem__(self, index: slice) -> tuple[Node, ...]: ...
 
     def __getitem__(self, index: int | slice) -> Node | tuple[Node, ...]:
+        if self._nodes is not None:
+            return self._nodes[index]
         if isinstance(index, slice):
             return tuple(map(self._make, range(*index.indices(len(self.ops)))))
         if index < 0:
@@ -197,11 +220,28 @@ class Columns(Sequence[Node]):
             raise IndexError("node index out of range")
         return self._make(index)
 
+    def made(self) -> tuple[Node, ...]:
+        """Every Node, made once and kept: for a caller that walks them again and again."""
+        if self._nodes is None:
+            first, second, leaves = self.first, self.second, self.leaf
+            # Each node's inputs: (), (first,), (first, second) or its `more`, by arity.
+            by_arity = zip(repeat(()), zip(first), zip(first, second), repeat(()))
+            inputs = list(map(tuple.__getitem__, by_arity, self.arity))
+            for i, more in self.more.items():
+                inputs[i] = more
+            labels = ["" if x is None else x if x.__class__ is str else x[0] for x in leaves]
+            values = [x[1] if x.__class__ is tuple else 0.0 for x in leaves]
+            rows = zip(range(len(self.ops)), self.ops, inputs, self.starts, self.ends)
+            self._nodes = tuple(
+                map(tuple.__new__, repeat(Node), map(add, rows, zip(labels, values)))
+            )
+        return self._nodes
+
     def __iter__(self) -> Iterator[Node]:
-        return map(self._make, range(len(self.ops)))
+        return iter(self.made())
 
     def __reversed__(self) -> Iterator[Node]:
-        return map(self._make, range(len(self.ops) - 1, -1, -1))
+        return reversed(self.made())
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (Columns, tuple)):
@@ -237,7 +277,10 @@ class Graph:
 
     def text(self, node: Node, limit: int = 80) -> str:
         """The node's sub-expression, whitespace folded, shortened with '…' past `limit`."""
-        start, end = node.start, node.end
+        return self.span_text(node.start, node.end, limit)
+
+    def span_text(self, start: int, end: int, limit: int = 80) -> str:
+        """The text from `start` to `end`, as `text` gives a node's."""
         cut = end - start > limit
         raw = self.source[start : start + limit + 1 if cut else end]
         text = " ".join(raw.split())

@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
+from backprop.engine.graph import Columns
+from backprop.parser.errors import Span
+
 if TYPE_CHECKING:
     from backprop.engine.api import NodeResult
     from backprop.engine.graph import Graph
@@ -75,30 +78,42 @@ class NodeResults(Sequence["NodeResult"]):
 
     def text(self, i: int) -> str:
         """Node i's text: an input's name, else its sub-expression (Graph.text)."""
-        node = self._graph.nodes[i]
-        if node.op == "var":
-            return node.label
-        start, end = node.start, node.end
+        nodes = self._graph.nodes
+        if isinstance(nodes, Columns):
+            op, start, end = nodes.ops[i], nodes.starts[i], nodes.ends[i]
+            if op == "var":
+                return nodes.leaf[i]  # type: ignore[return-value]  # an input's leaf: its name
+        else:
+            node = nodes[i]
+            if node.op == "var":
+                return node.label
+            start, end = node.start, node.end
         source = self._graph.source
         # The same sub-expression text in many places (an unrolled loop's
         # lines) is shortened once; the key is the raw text when short.
         key: object = source[start:end] if end - start <= 80 else (start, end)
         text = self._texts.get(key)
         if text is None:
-            text = self._texts[key] = self._graph.text(node)
+            text = self._texts[key] = self._graph.span_text(start, end)
         return text
 
     def _make(self, i: int) -> NodeResult:
         from backprop.engine.api import NodeResult
 
-        node = self._graph.nodes[i]
+        nodes = self._graph.nodes
+        if isinstance(nodes, Columns):
+            op, inputs = nodes.ops[i], nodes.inputs(i)
+            span = Span(nodes.starts[i], nodes.ends[i])
+        else:
+            node = nodes[i]
+            op, inputs, span = node.op, node.inputs, node.span
         c = self._checks[i]
         return NodeResult(
             i,
-            node.op,
+            op,
             self.text(i),
-            node.span,
-            node.inputs,
+            span,
+            inputs,
             self._values[i],
             self._grads[i],
             tuple(self._notes.get(i, ())),

@@ -151,6 +151,10 @@ def assert_same_graph(source: str) -> None:
     expected = reference_nodes(parse(source))
     depends, live = reference_flow(expected[0], expected[1])
     for graph in (read_graph(source), build_graph(parse(source))):
+        # Each Node made on its own, then all of them at once and kept: the same.
+        assert isinstance(graph.nodes, Columns)
+        one_by_one = [graph.nodes[i] for i in range(len(graph.nodes))]
+        assert list(graph.nodes) == one_by_one and graph.nodes[::-1] == tuple(one_by_one[::-1])
         assert shape(graph) == expected
         assert (list(graph.depends), list(graph.live)) == (depends, live)
         assert_runs_repeat(graph)
