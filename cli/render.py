@@ -641,7 +641,7 @@ def _node_lines(result: Result, lines: int = 4096, as_bytes: bool = False) -> It
     starts, ends = columns.starts, columns.ends
     heads = _Heads(graph, columns, nodes.text, encode)
     depends = graph.depends  # where a gradient is a number, not None
-    checked = checks.count(None) != len(checks)
+    checked = checks is not None and checks.count(None) != len(checks)
     with_notes = iter(sorted(notes))
     noted = next(with_notes, count)
     made: dict[bytes, Any] = {}  # a piece's template, by its nodes' numbers of inputs
@@ -691,7 +691,7 @@ def _node_lines(result: Result, lines: int = 4096, as_bytes: bool = False) -> It
             piece[noted - lo] = one(noted)
             noted = next(with_notes, count)
         if checked:
-            for j, c in enumerate(checks[lo:hi]):
+            for j, c in enumerate(checks[lo:hi] if checks else ()):
                 if c is not None:
                     piece[j] = one(lo + j)
         yield piece

@@ -160,16 +160,34 @@ def _real_tie(
     return len(tied) > 1 and any(depends[j] for j in tied)
 
 
+class _Nowhere(Sequence[bool]):
+    """No node's gradient passes a kink: `[False] * count` without the list."""
+
+    __slots__ = ("_count",)
+
+    def __init__(self, count: int) -> None:
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [False] * len(range(*index.indices(self._count)))
+        if not -self._count <= index < self._count:
+            raise IndexError("node index out of range")
+        return False
+
+
 def _notes(
     graph: Graph, values: list[float], grads: list[float | None], gates: Mapping[str, Gate]
-) -> tuple[dict[int, list[str]], list[bool]]:
+) -> tuple[dict[int, list[str]], Sequence[bool]]:
     """Per-node notes (by node id, where there are any), and which nodes' gradients
     pass a non-differentiable point."""
     nodes = graph.nodes
     depends = depends_on_inputs(graph)
     live = live_nodes(graph, depends)
     notes: dict[int, list[str]] = {}  # few nodes have notes: a million empty lists cost 56 MB
-    kinked = [False] * len(nodes)
     # Most programs have every gradient finite and no live gate that can be at a
     # kink: then the only notes are on nodes that do not affect the output.
     kinks = {name for name, gate in gates.items() if gate.kink}
@@ -180,7 +198,8 @@ def _notes(
         # Nodes that depend on an input but do not reach the output: d > live.
         for i in reversed(list(compress(range(len(nodes)), map(gt, depends, live)))):
             notes[i] = ["does not affect the output: gradient 0"]
-        return notes, kinked
+        return notes, _Nowhere(len(nodes))
+    kinked = [False] * len(nodes)
     for i in range(len(nodes) - 1, -1, -1):
         node = nodes[i]
         if depends[i] and not live[i]:
@@ -255,7 +274,7 @@ def evaluate(
         if trace:
             visits = list(exact.trace or ())
 
-    checks: list = [None] * len(graph.nodes)
+    checks: list | None = None  # each node's check, when there is one
     if check:
         from backprop.engine.check import DEFAULT_SECONDS, cross_check
 
@@ -314,7 +333,7 @@ def _node_results(
     values: list[float],
     grads: list[float | None],
     notes: dict[int, list[str]],
-    checks: list,
+    checks: list | None,
 ) -> NodeResults:
     """The nodes as reported, each made when it is read (engine/results.py)."""
     return NodeResults(graph, values, grads, notes, checks)

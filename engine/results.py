@@ -29,7 +29,7 @@ class NodeResults(Sequence["NodeResult"]):
         values: list[float],
         grads: list[float | None],
         notes: Mapping[int, list[str]],
-        checks: list[Any],
+        checks: list[Any] | None,
     ) -> None:
         self._graph = graph
         self._values = values
@@ -71,9 +71,10 @@ class NodeResults(Sequence["NodeResult"]):
 
     def parts(
         self,
-    ) -> tuple[Graph, list[float], list[float | None], Mapping[int, list[str]], list[Any]]:
+    ) -> tuple[Graph, list[float], list[float | None], Mapping[int, list[str]], list[Any] | None]:
         """What the nodes are made of, for a renderer that streams them: the graph, the
-        values, the gradients, the notes by node id, and the check's node or None."""
+        values, the gradients, the notes by node id, and the check's node or None
+        (None for all: no check)."""
         return self._graph, self._values, self._grads, self._notes, self._checks
 
     def text(self, i: int) -> str:
@@ -107,7 +108,7 @@ class NodeResults(Sequence["NodeResult"]):
         else:
             node = nodes[i]
             op, inputs, span = node.op, node.inputs, node.span
-        c = self._checks[i]
+        c = None if self._checks is None else self._checks[i]
         return NodeResult(
             i,
             op,
