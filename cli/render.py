@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from backprop.cli.numbers import finite as _finite
 from backprop.cli.numbers import number
 from backprop.engine import NodeResult, Result
-from backprop.engine.graph import Columns
+from backprop.engine.graph import Columns, RunNames
 from backprop.engine.results import NodeResults
 from backprop.parser import BackpropError, Span, printable
 
@@ -549,8 +549,11 @@ class _Heads:
         self.encode = encode  # str, or to UTF-8 bytes
         self.columns = columns
         self.source = graph.source
-        self.names = graph.names
-        self.named = sorted(graph.names)
+        # Heads are looked up outside the runs (and for the line before each), where
+        # every name was given one at a time.
+        names = graph.names
+        self.names = names.explicit if isinstance(names, RunNames) else names
+        self.named = sorted(self.names)
         self.text = text
         self.heads: dict[tuple[str, str], Any] = {}
         self.runs = columns.runs

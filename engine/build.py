@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 import sys
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from itertools import chain, cycle, repeat
 from operator import add, itemgetter
 from typing import Any
 
-from backprop.engine.graph import INDEX, Columns, Graph, progression, zeros
+from backprop.engine.graph import INDEX, Columns, Graph, RunNames, progression, zeros
 from backprop.engine.passes import depends_on_inputs, live_nodes
 from backprop.parser.errors import ParseError, Span
 from backprop.parser.lang import MAX_NODES
@@ -65,6 +65,8 @@ class GraphMaker:
         self.ends = array(INDEX)
         self.leaf: list[str | tuple[str, float] | None] = []
         self.names: dict[int, str] = {}  # reference -> the name its assignment gave it
+        # A run's names: (first reference, count, total, at, name) (graph.RunNames).
+        self.run_names: list[tuple[int, int, int, int, str]] = []
         # Runs of a statement made in one go (`player`): the first reference, the
         # number of statements, and each node's inputs as (first reference, step).
         self.runs: list[tuple[int, int, list[list[tuple[int, int]]]]] = []
@@ -279,7 +281,7 @@ class GraphMaker:
             last = end - count + result
             if target is not None:
                 env[target] = last
-                self.names.update(zip(range(start + result, end, count), repeat(target)))
+                self.run_names.append((start, count, runs * count, result, target))
             self.output = last
             self.first_ref = end
 
@@ -335,11 +337,17 @@ class GraphMaker:
             repeated,
         )
         # A name is given to the node its statement made: an operator's reference.
-        names = dict(zip(map(n.__add__, self.names), self.names.values()))
+        names: Mapping[int, str] = dict(zip(map(n.__add__, self.names), self.names.values()))
+        if self.run_names:
+            runs_named = [
+                (n + ref, count, total, at, nm) for ref, count, total, at, nm in self.run_names
+            ]
+            names = RunNames(dict(names), runs_named)
         output = to_id(self.output)
         del to_id  # and the table with it
         # The references are done with: let them go before the passes below.
         self.ops, self.arity, self.leaf, self.more, self.names = [], bytearray(), [], {}, {}
+        self.run_names = []
         self.first, self.second, self.starts, self.ends = (array(INDEX) for _ in range(4))
         self.input_starts, self.input_ends, self.env, self.runs = array(INDEX), array(INDEX), {}, []
         graph = Graph(nodes, output, self.inputs, self.source)

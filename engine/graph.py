@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import heapq
 import sys
 from array import array
+from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -255,6 +257,52 @@ class Columns(Sequence[Node]):
 
     def __repr__(self) -> str:
         return f"Columns({len(self)} nodes)"
+
+
+class RunNames(Mapping[int, str]):
+    """Node id -> the name its assignment gave it, for a program with runs of a
+    repeated line: the names given one at a time (`explicit`, a dict), and each
+    run's as (first, count, total, at, name): of the `total` nodes from `first`
+    on, each line's node `at` (of `count`) is `name`. A 100,000-line run names
+    100,000 nodes without a dict entry and an int for each."""
+
+    __slots__ = ("_firsts", "explicit", "runs")
+
+    def __init__(self, explicit: dict[int, str], runs: list[tuple[int, int, int, int, str]]):
+        self.explicit = explicit
+        self.runs = sorted(runs)
+        self._firsts = [run[0] for run in self.runs]
+
+    def __getitem__(self, i: int) -> str:
+        name = self.explicit.get(i)
+        if name is not None:
+            return name
+        k = bisect_right(self._firsts, i) - 1
+        if k >= 0:
+            first, count, total, at, name = self.runs[k]
+            if i < first + total and (i - first) % count == at:
+                return name
+        raise KeyError(i)
+
+    def get(self, i: int, default: Any = None) -> Any:  # type: ignore[override]
+        try:
+            return self[i]
+        except KeyError:
+            return default
+
+    def __contains__(self, i: object) -> bool:
+        return isinstance(i, int) and self.get(i) is not None
+
+    def __iter__(self) -> Iterator[int]:
+        """The named nodes' ids, in order."""
+        runs = (range(first + at, first + total, count) for first, count, total, at, _ in self.runs)
+        return heapq.merge(sorted(self.explicit), *runs)
+
+    def __len__(self) -> int:
+        return len(self.explicit) + sum(total // count for _, count, total, _, _ in self.runs)
+
+    def __repr__(self) -> str:
+        return f"RunNames({len(self)} names)"
 
 
 @dataclass(frozen=True)

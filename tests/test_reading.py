@@ -157,6 +157,15 @@ def assert_same_graph(source: str) -> None:
         assert list(graph.nodes) == one_by_one and graph.nodes[::-1] == tuple(one_by_one[::-1])
         assert shape(graph) == expected
         assert (list(graph.depends), list(graph.live)) == (depends, live)
+        # The names behave as the dict they stand for, also where runs give them.
+        named = expected[2]
+        assert list(graph.names) == sorted(named) and len(graph.names) == len(named)
+        assert [graph.names.get(i) for i in range(len(graph.nodes))] == [
+            named.get(i) for i in range(len(graph.nodes))
+        ]
+        assert [i in graph.names for i in range(-1, len(graph.nodes) + 1)] == [
+            i in named for i in range(-1, len(graph.nodes) + 1)
+        ]
         assert_runs_repeat(graph)
 
 
