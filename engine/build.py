@@ -16,7 +16,15 @@ from itertools import chain, cycle, repeat
 from operator import add, itemgetter
 from typing import Any
 
-from backprop.engine.graph import INDEX, Columns, Graph, RunNames, progression, zeros
+from backprop.engine.graph import (
+    INDEX,
+    Columns,
+    Graph,
+    RunNames,
+    forget_progressions,
+    progression,
+    zeros,
+)
 from backprop.engine.passes import depends_on_inputs, live_nodes
 from backprop.parser.errors import ParseError, Span
 from backprop.parser.lang import MAX_NODES
@@ -350,6 +358,7 @@ class GraphMaker:
         self.run_names = []
         self.first, self.second, self.starts, self.ends = (array(INDEX) for _ in range(4))
         self.input_starts, self.input_ends, self.env, self.runs = array(INDEX), array(INDEX), {}, []
+        forget_progressions()
         graph = Graph(nodes, output, self.inputs, self.source)
         depends = depends_on_inputs(graph)
         live = live_nodes(graph, depends)

@@ -77,6 +77,11 @@ def zeros(count: int) -> array:
 _LANES: dict[int, tuple[int, int]] = {}  # count -> (1 in each lane, k in lane k)
 
 
+def forget_progressions() -> None:
+    """Let go of the large integers `progression` keeps for the next one of its length."""
+    _LANES.clear()
+
+
 def progression(start: int, step: int, count: int) -> array:
     """start, start + step, ... (`count` of them, none negative or past 2**31) in a
     column of ids or offsets, made in a few operations on one large integer rather
