@@ -3,6 +3,7 @@
     pip install micrograd==0.1.0      # or pip install -e '.[bench]'
     python benchmarks/reading.py      # about 3 minutes; prints Markdown
     python benchmarks/reading.py --quick
+    python benchmarks/reading.py --parts  # and where the command's time goes
 
 1. The whole command `backprop eval -f chain.bp --at x=0.3 --no-check --json`
    on a 100,000-step chain (`h = tanh(0.5*h + 0.1)` repeated after `h = x`:
@@ -159,6 +160,44 @@ def whole_command(steps: int, repeats: int, folder: str) -> dict[str, Any]:
     }
 
 
+def command_parts(steps: int, repeats: int) -> dict[str, float]:
+    """Where the whole command's time goes: each part of it timed alone in this
+    process (CPU seconds, medians), and start-up as a fresh `backprop eval x`."""
+    from backprop.cli.render import json_chunks
+    from backprop.engine import evaluate
+    from backprop.engine.api import _notes, resolve_point
+    from backprop.engine.gates import GATES
+    from backprop.engine.passes import backward, forward
+
+    text = chain_text(steps)
+    argv = [*backprop_command(), "eval", "x", "--at", "x=0.3", "--no-check", "--json"]
+    env = command_env()
+    subprocess.run(argv, env=env, stdout=subprocess.PIPE, check=True)  # bytecode caches
+    parts: dict[str, list[float]] = {}
+
+    def timed(name: str, func: Callable[..., Any], *args: Any) -> Any:
+        gc.disable()
+        start = time.process_time()
+        try:
+            return func(*args)
+        finally:
+            parts.setdefault(name, []).append(time.process_time() - start)
+            gc.enable()
+
+    def write(result: Any) -> None:
+        for _ in json_chunks(result, as_bytes=True):  # as eval --json makes them
+            pass
+
+    for _ in range(repeats):
+        parts.setdefault("start-up", []).append(child_cpu_time(argv, env)[0])
+        graph = timed("reading", read, text)
+        values = timed("forward", forward, graph, resolve_point(graph, {"x": 0.3}))
+        grads = timed("backward", backward, graph, values)
+        timed("notes", _notes, graph, values, grads, GATES)
+        timed("the JSON bytes", write, evaluate(text, {"x": 0.3}, check=False))
+    return {name: statistics.median(times) for name, times in parts.items()}
+
+
 # --- 2. memory ------------------------------------------------------------------------------
 
 _COMMAND_CHILD = """
@@ -238,7 +277,7 @@ def reading_vs_compile(name: str, text: str, repeats: int) -> dict[str, Any]:
 # --- the report ------------------------------------------------------------------------------
 
 
-def report(quick: bool = False) -> dict[str, float]:
+def report(quick: bool = False, parts: bool = False) -> dict[str, float]:
     """Print the three sections; return the ratios by name."""
     steps = 10_000 if quick else 100_000
     memory_nodes = 100_000 if quick else 1_000_000
@@ -265,6 +304,17 @@ def report(quick: bool = False) -> dict[str, float]:
         print(f"\nTarget at most 1.0x micrograd: {verdict} ({ratios['command']:.2f}x).\n")
     else:
         print("micrograd is not installed (pip install micrograd==0.1.0): no ratio.\n")
+    if parts:
+        timed = command_parts(steps, repeats)
+        print("Where its time goes, each part timed alone (CPU s):\n")
+        print("| part | CPU s |\n|---|---:|")
+        for name, seconds in timed.items():
+            print(f"| {name} | {seconds:.3f} |")
+        print(
+            f"| all of them | {sum(timed.values()):.3f} |\n\nThe command's own time (above) also "
+            "holds the system's (fresh memory mapped, the pipe), reading the file and freeing "
+            "the result at exit; parts timed alone need not add up to it.\n"
+        )
 
     print(f"### 2. Peak memory of a {memory_nodes:,}-node evaluation (fresh process, no check)\n")
     print("| what | nodes | baseline MB | peak MB | above baseline MB | seconds |")
@@ -311,10 +361,13 @@ def report(quick: bool = False) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the sizes, 3 repeats")
+    parser.add_argument(
+        "--parts", action="store_true", help="also time each part of the command alone"
+    )
     args = parser.parse_args()
     print(f"# backprop: reading ({time.strftime('%Y-%m-%d')}, Python {sys.version.split()[0]})\n")
     print(f"{os.cpu_count()} CPUs; load average at start {os.getloadavg()[0]:.2f}.\n")
-    report(args.quick)
+    report(args.quick, args.parts)
 
 
 if __name__ == "__main__":
