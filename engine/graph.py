@@ -279,6 +279,12 @@ class RunNames(Mapping[int, str]):
         self._firsts = [run[0] for run in self.runs]
 
     def __getitem__(self, i: int) -> str:
+        name = self.get(i)
+        if name is None:
+            raise KeyError(i)
+        return name  # type: ignore[no-any-return]
+
+    def get(self, i: int, default: Any = None) -> Any:  # type: ignore[override]
         name = self.explicit.get(i)
         if name is not None:
             return name
@@ -287,13 +293,7 @@ class RunNames(Mapping[int, str]):
             first, count, total, at, name = self.runs[k]
             if i < first + total and (i - first) % count == at:
                 return name
-        raise KeyError(i)
-
-    def get(self, i: int, default: Any = None) -> Any:  # type: ignore[override]
-        try:
-            return self[i]
-        except KeyError:
-            return default
+        return default
 
     def __contains__(self, i: object) -> bool:
         return isinstance(i, int) and self.get(i) is not None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
-from backprop.engine.graph import Columns
+from backprop.engine.graph import Columns, RunNames
 from backprop.parser.errors import Span
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ class NodeResults(Sequence["NodeResult"]):
     gives renderers the plain fields without making the objects.
     """
 
-    __slots__ = ("_checks", "_grads", "_graph", "_notes", "_texts", "_values")
+    __slots__ = ("_checks", "_grads", "_graph", "_names", "_notes", "_texts", "_values")
 
     def __init__(
         self,
@@ -37,6 +37,9 @@ class NodeResults(Sequence["NodeResult"]):
         self._notes = notes
         self._checks = checks
         self._texts: dict[object, str] = {}  # raw text or span -> text: repeats share theirs
+        # The names as a dict, made when the first node is (a renderer makes each
+        # node several times; a run's names are otherwise looked up one by one).
+        self._names: Mapping[int, str] | None = None
 
     def __len__(self) -> int:
         return len(self._graph.nodes)
@@ -122,5 +125,11 @@ class NodeResults(Sequence["NodeResult"]):
             c.verdict if c else None,
             c.reason if c else "",
             c.kind if c else None,
-            self._graph.names.get(i, ""),
+            self._names_dict().get(i, ""),
         )
+
+    def _names_dict(self) -> Mapping[int, str]:
+        if self._names is None:
+            names = self._graph.names
+            self._names = dict(names) if isinstance(names, RunNames) else names
+        return self._names
