@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
@@ -39,6 +38,8 @@ def split_names(items: tuple[str, ...]) -> list[str]:
 
 def hessian_document(h: Any) -> dict[str, Any]:
     """The JSON document: SPEC's keys first, then the details."""
+    from backprop.cli.render import check_document
+
     doc: dict[str, Any] = {
         "expression": h.source,
         "at": h.at,
@@ -60,15 +61,7 @@ def hessian_document(h: Any) -> dict[str, Any]:
         )
     doc["sympy"] = [[_finite(x) for x in row] for row in h.sympy]
     doc["verdicts"] = [list(row) for row in h.verdicts]
-    check = h.check
-    doc["check"] = {
-        "method": check.method,
-        "status": check.status,
-        "scope": check.scope,
-        "counts": dict(check.counts),
-        "methods": dict(check.methods),
-        "message": check.message,
-    }
+    doc["check"] = check_document(h.check)
     doc["cost"] = {
         "sweeps": h.sweeps,
         "program_nodes": h.program_nodes,
@@ -80,18 +73,9 @@ def hessian_document(h: Any) -> dict[str, Any]:
 
 def render_json(h: Any) -> str:
     """Strict JSON, floats in full, one matrix row per line."""
+    from backprop.cli.render import matrix_json
 
-    def dumps(value: Any, indent: int | None = None) -> str:
-        return json.dumps(value, indent=indent, allow_nan=False, ensure_ascii=False)
-
-    parts = []
-    for key, value in hessian_document(h).items():
-        if key in ("hessian", "hessian_exact", "sympy", "verdicts") and value:
-            body = ",\n".join("    " + dumps(row) for row in value)
-            parts.append(f"  {dumps(key)}: [\n{body}\n  ]")
-        else:
-            parts.append(f"  {dumps(key)}: " + dumps(value, 2).replace("\n", "\n  "))
-    return "{\n" + ",\n".join(parts) + "\n}\n"
+    return matrix_json(hessian_document(h), ("hessian", "hessian_exact", "sympy", "verdicts"))
 
 
 def render_text(h: Any, precision: int | None) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
@@ -53,17 +52,10 @@ def jacobian_document(j: Any) -> dict[str, Any]:
 
 
 def render_json(j: Any) -> str:
-    def dumps(value: Any, indent: int | None = None) -> str:
-        return json.dumps(value, indent=indent, allow_nan=False, ensure_ascii=False)
+    """Strict JSON, floats in full, one matrix row per line."""
+    from backprop.cli.render import matrix_json
 
-    parts = []
-    for key, value in jacobian_document(j).items():
-        if key in ("jacobian", "sympy", "verdicts") and value:
-            body = ",\n".join("    " + dumps(row) for row in value)
-            parts.append(f"  {dumps(key)}: [\n{body}\n  ]")
-        else:
-            parts.append(f"  {dumps(key)}: " + dumps(value, 2).replace("\n", "\n  "))
-    return "{\n" + ",\n".join(parts) + "\n}\n"
+    return matrix_json(jacobian_document(j), ("jacobian", "sympy", "verdicts"))
 
 
 def render_text(j: Any, precision: int | None) -> str:

@@ -434,15 +434,32 @@ def _head(result: Result) -> dict[str, Any]:
         **forward,
         **exact,
         "nodes": None,
-        "check": {
-            "method": check.method,
-            "status": check.status,
-            "scope": check.scope,
-            "counts": dict(check.counts),
-            "methods": dict(check.methods),
-            "message": check.message,
-        },
+        "check": check_document(check),
     }
+
+
+def check_document(check: Any) -> dict[str, Any]:
+    """A check's summary as JSON fields (eval's and hessian's "check")."""
+    return {
+        "method": check.method,
+        "status": check.status,
+        "scope": check.scope,
+        "counts": dict(check.counts),
+        "methods": dict(check.methods),
+        "message": check.message,
+    }
+
+
+def matrix_json(document: dict[str, Any], matrices: Sequence[str]) -> str:
+    """Strict JSON of `document`, floats in full, each of its `matrices` a row per line."""
+    parts = []
+    for key, value in document.items():
+        if key in matrices and value:
+            body = ",\n".join("    " + _dumps(row) for row in value)
+            parts.append(f"  {_dumps(key)}: [\n{body}\n  ]")
+        else:
+            parts.append(f"  {_dumps(key)}: " + _dumps(value, 2).replace("\n", "\n  "))
+    return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
 def fd_fields(fd: Any) -> dict[str, Any]:

@@ -45,6 +45,16 @@ class _Digits:
         return call
 
 
+def decimal_text(ctx: Any, x: Any, digits: int) -> str:
+    """An N-digit number (of mpmath context `ctx`) as a decimal string of `digits`
+    significant digits: nan, inf and -inf by name."""
+    if ctx.isnan(x):
+        return "nan"
+    if ctx.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return ctx.nstr(x, digits, min_fixed=-4, max_fixed=16)
+
+
 @dataclass(frozen=True)
 class Exact:
     """Every node's value and gradient in N digits (None: no gradient), as mpmath numbers."""
@@ -57,14 +67,7 @@ class Exact:
 
     def text(self, x: Any) -> str | None:
         """`x` as a decimal string of `digits` significant digits."""
-        if x is None:
-            return None
-        ctx = self.ctx
-        if ctx.isnan(x):
-            return "nan"
-        if ctx.isinf(x):
-            return "inf" if x > 0 else "-inf"
-        return ctx.nstr(x, self.digits, min_fixed=-4, max_fixed=16)
+        return None if x is None else decimal_text(self.ctx, x, self.digits)
 
     def texts(self) -> list[tuple[str | None, str | None]]:
         """Every value and gradient as N-digit decimal strings."""

@@ -387,12 +387,9 @@ class ExactHessian:
     digits: int
 
     def text(self, x: Any) -> str:
-        ctx = self.ctx
-        if ctx.isnan(x):
-            return "nan"
-        if ctx.isinf(x):
-            return "inf" if x > 0 else "-inf"
-        return ctx.nstr(x, self.digits, min_fixed=-4, max_fixed=16)
+        from backprop.engine.exact import decimal_text
+
+        return decimal_text(self.ctx, x, self.digits)
 
 
 def _exact_once(
