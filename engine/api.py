@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from backprop.engine.build import CONSTANT_VALUES, read_graph
 from backprop.engine.errors import InputError
 from backprop.engine.gates import GATES, Gate
-from backprop.engine.graph import Columns, Graph
+from backprop.engine.graph import Graph, ops_of
 from backprop.engine.passes import Visit, backward, depends_on_inputs, forward, live_nodes
 from backprop.engine.results import NodeResults
 from backprop.parser import Span, name_list, shorten
@@ -191,7 +191,7 @@ def _notes(
     # Most programs have every gradient finite and no live gate that can be at a
     # kink: then the only notes are on nodes that do not affect the output.
     kinks = {name for name, gate in gates.items() if gate.kink}
-    ops = nodes.ops if isinstance(nodes, Columns) else [node.op for node in nodes]
+    ops = ops_of(nodes)
     if math.isfinite(sum(filter(None, grads))) and not any(
         map(kinks.__contains__, compress(ops, live))
     ):

@@ -14,21 +14,18 @@ afresh, so a changed rule is the rule used.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
-from operator import attrgetter
 from typing import Any
 
 from backprop.engine.gates import GATES, Gate
-from backprop.engine.graph import Columns
+from backprop.engine.graph import Columns, ops_of
 
 BRANCHES = 8  # gates with a branch of their own; the rest go through the table
 _SAMPLE = 4096  # nodes looked at to find the commonest gates,
 _RUNS = 16  # in this many runs of consecutive nodes
-_OP = attrgetter("op")
 
 
 class _Untraceable(Exception):
@@ -314,11 +311,9 @@ def _commonest(nodes: Any, gates: Mapping[str, Gate], start: int | None) -> tupl
 
 def _count(nodes: Any, gates: Mapping[str, Gate], start: int | None) -> tuple[str, ...]:
     end = len(nodes) if start is None else start + 1
-    of = (lambda ops: ops) if isinstance(nodes, Columns) else functools.partial(map, _OP)
-    if isinstance(nodes, Columns):
-        nodes = nodes.ops
+    ops = ops_of(nodes)
     if end <= _SAMPLE:
-        seen = Counter(of(itertools.islice(nodes, 0, end)))
+        seen = Counter(itertools.islice(ops, 0, end))
     else:
         # Runs of consecutive nodes spread over the graph: a sample of every k-th
         # node could see only some gates of a repeating pattern (var, var, mul, add).
@@ -326,7 +321,7 @@ def _count(nodes: Any, gates: Mapping[str, Gate], start: int | None) -> tuple[st
         seen = Counter()
         for k in range(_RUNS):
             first = k * (end - width) // (_RUNS - 1)
-            seen.update(of(itertools.islice(nodes, first, first + width)))
+            seen.update(itertools.islice(ops, first, first + width))
     return tuple(
         op
         for op, _ in seen.most_common()

@@ -264,6 +264,11 @@ class Columns(Sequence[Node]):
         return f"Columns({len(self)} nodes)"
 
 
+def ops_of(nodes: Sequence[Node]) -> Sequence[str]:
+    """Each node's gate: the column itself, or read off the nodes."""
+    return nodes.ops if isinstance(nodes, Columns) else [node.op for node in nodes]
+
+
 class RunNames(Mapping[int, str]):
     """Node id -> the name its assignment gave it, for a program with runs of a
     repeated line: the names given one at a time (`explicit`, a dict), and each
