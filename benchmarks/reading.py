@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import math
 import os
 import resource
 import shutil
@@ -45,7 +44,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from run import installed, memory, sum_source  # noqa: E402
+from run import installed, memory, micrograd_tanh, sum_source  # noqa: E402
 
 STEP = "h = tanh(0.5*h + 0.1)\n"
 
@@ -96,14 +95,7 @@ def micrograd_chain(steps: int) -> Callable[[], float]:
     """micrograd building, running and differentiating the chain; tanh written as its ops are."""
     from micrograd.engine import Value
 
-    def tanh(v: Any) -> Any:
-        out = Value(math.tanh(v.data), (v,), "tanh")
-
-        def _backward() -> None:
-            v.grad += (1 - out.data**2) * out.grad
-
-        out._backward = _backward
-        return out
+    tanh = micrograd_tanh()
 
     def run() -> float:
         x = Value(0.3)

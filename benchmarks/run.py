@@ -112,7 +112,8 @@ def median_time(func: Callable[[], Any], repeats: int) -> float:
 # --- micrograd and PyTorch, when installed ------------------------------------------------------
 
 
-def micrograd_runner(program: str, units: int, point: dict[str, float]) -> Callable[[], None]:
+def micrograd_tanh() -> Callable[[Any], Any]:
+    """tanh for micrograd's Values (micrograd has none), written as its own ops are."""
     from micrograd.engine import Value
 
     def tanh(v: Any) -> Any:
@@ -123,6 +124,14 @@ def micrograd_runner(program: str, units: int, point: dict[str, float]) -> Calla
 
         out._backward = _backward
         return out
+
+    return tanh
+
+
+def micrograd_runner(program: str, units: int, point: dict[str, float]) -> Callable[[], None]:
+    from micrograd.engine import Value
+
+    tanh = micrograd_tanh()
 
     def sigmoid(v: Any) -> Any:
         out = Value(1 / (1 + math.exp(-v.data)), (v,), "sigmoid")

@@ -31,11 +31,17 @@ def forward(
 ) -> list[float]:
     """Every node's value at the point `at` (which must name every input)."""
     nodes = graph.nodes
+    if len(nodes) < GENERATED:
+        nodes = _node_tuple(nodes)
     values = [0.0] * len(nodes)
-    inputs_of = _inputs_of(nodes)
+    columns = nodes if isinstance(nodes, Columns) else None
 
     def generic(i: int) -> float:  # a gate without a branch of its own: through the table
-        return gates[nodes[i].op].forward(*[values[j] for j in inputs_of(i)])
+        if columns is None:
+            node = nodes[i]
+            return gates[node.op].forward(*[values[j] for j in node.inputs])
+        # A large graph's generated loop calls this for a gate without a branch.
+        return gates[columns.ops[i]].forward(*[values[j] for j in columns.inputs(i)])
 
     if len(nodes) < GENERATED:
         i, err = _forward_by_the_table(nodes, values, at, generic)
@@ -61,11 +67,10 @@ def forward(
     return values
 
 
-def _inputs_of(nodes: Any) -> Any:
-    """A function giving node i's inputs: from the columns, or from the node."""
-    if isinstance(nodes, Columns):
-        return nodes.inputs
-    return lambda i: nodes[i].inputs
+def _node_tuple(nodes: Any) -> Any:
+    """The Nodes themselves, for a walk through the table: a column graph's are made
+    once and kept (engine/graph.py's Columns.made), so each step reads a tuple."""
+    return nodes.made() if isinstance(nodes, Columns) else nodes
 
 
 def _forward_by_the_table(
@@ -240,6 +245,8 @@ def backward(
     from backprop.engine.arith import floats
 
     nodes = graph.nodes
+    if trace is not None or len(nodes) < GENERATED:  # the walk through the table below
+        nodes = _node_tuple(nodes)
     depends = depends_on_inputs(graph)
     live = graph.live or live_nodes(graph, depends)
     grads: list[float | None] = [None] * len(nodes)
@@ -247,13 +254,15 @@ def backward(
     # The rules run on Python's float operations; a rule that raises (1/0 in a
     # derivative that is infinite) runs again in IEEE arithmetic (inf, nan).
     fast, safe = floats(gates, safe=False), floats(gates, safe=True)
-    inputs_of = _inputs_of(nodes)
-    ops = nodes.ops if isinstance(nodes, Columns) else None
+    columns = nodes if isinstance(nodes, Columns) else None
 
     def visit(i: int, upstream: float, lib: Any) -> None:
         """One gate through the table: its rule, what it sends added into its inputs."""
-        ins = inputs_of(i)
-        op = nodes[i].op if ops is None else ops[i]
+        if columns is None:
+            node = nodes[i]
+            op, ins = node.op, node.inputs
+        else:  # a large graph's generated loop, at a gate without a branch of its own
+            op, ins = columns.ops[i], columns.inputs(i)
         rule = gates[op].vjp
         try:
             sent = rule(lib, upstream, *[values[j] for j in ins], values[i])
@@ -285,7 +294,7 @@ def backward(
     else:
         for i in range(graph.output, -1, -1):
             upstream = grads[i]
-            if upstream is not None and live[i] and inputs_of(i):
+            if nodes[i].inputs and live[i] and upstream is not None:
                 visit(i, upstream, fast)
     return [(0.0 if g is None else g) if d else None for g, d in zip(grads, depends)]
 
